@@ -52,11 +52,12 @@ build_k8s() {
   build_into "$out" "$mod" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl
 }
 
-# build_module NAME VERSION MODULE PKG : a plain Go module built with `go install`-like semantics.
+# build_module NAME VERSION MODULE PKG BINARY : a plain Go module's main package, built as BINARY.
+# (Go names a binary after the last path element without a /vN suffix: server/v3 → "server".)
 build_module() {
-  local name=$1 version=$2 module=$3 pkg=$4
+  local name=$1 version=$2 module=$3 pkg=$4 binary=$5
   local out=$BIN/$name-$version
-  [ -x "$out/$(basename "$pkg")" ] && return 0
+  [ -x "$out/$binary" ] && return 0
   local mod=$CACHE/build/$name-$version
   mkdir -p "$mod"
   log "building $name $version"
@@ -64,15 +65,17 @@ build_module() {
   printf 'package main\nimport _ "%s"\nfunc main() {}\n' "$pkg" > "$mod/tools.go"
   (cd "$mod" && go get "$module@$version" >/dev/null && go mod tidy >/dev/null)
   build_into "$out" "$mod" "$pkg"
+  local built=("$out"/*)
+  [ "${built[0]}" = "$out/$binary" ] || mv "${built[0]}" "$out/$binary"
 }
 
 targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(all)
 for t in "${targets[@]}"; do
   case $t in
     k8s) build_k8s ;;
-    etcd) build_module etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 ;;
-    nats) build_module nats-server "$NATS_VERSION" github.com/nats-io/nats-server/v2 github.com/nats-io/nats-server/v2 ;;
-    wireproxy) build_module wireproxy "$WIREPROXY_VERSION" github.com/whyvl/wireproxy github.com/whyvl/wireproxy/cmd/wireproxy ;;
+    etcd) build_module etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 etcd ;;
+    nats) build_module nats-server "$NATS_VERSION" github.com/nats-io/nats-server/v2 github.com/nats-io/nats-server/v2 nats-server ;;
+    wireproxy) build_module wireproxy "$WIREPROXY_VERSION" github.com/whyvl/wireproxy github.com/whyvl/wireproxy/cmd/wireproxy wireproxy ;;
     all) build_k8s; "$0" etcd nats ;;
     *) echo "build-tools.sh: unknown target '$t' (want k8s, etcd, nats, wireproxy or all)" >&2; exit 2 ;;
   esac
