@@ -45,7 +45,7 @@ export const SHORT_NAMES = ['sandboxes', 'sandbox', 'lsb'];
 export const CATEGORIES = ['lattice'];
 
 // Patterns, each anchored, each paired with a bound.
-const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+export const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 const DNS_SUBDOMAIN = '^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$';
 const HOST_OR_WILDCARD = '^(\\*\\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?\\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 const PORT_OR_RANGE = '^[1-9][0-9]{0,4}(-[1-9][0-9]{0,4})?$';
@@ -225,8 +225,11 @@ const egressRule = obj(
       format: 'date-time',
       'x-kubernetes-validations': [
         {
-          rule: "self.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$')",
-          message: 'expiresAt must be an RFC 3339 timestamp such as 2026-12-01T00:00:00Z',
+          // format date-time makes self a CEL timestamp: the format check rejects non-timestamps,
+          // this rejects the zero time and typos like year 0026.
+          rule: "self > timestamp('2000-01-01T00:00:00Z')",
+          message:
+            'expiresAt must be an RFC 3339 timestamp after the year 2000, such as 2026-12-01T00:00:00Z',
         },
       ],
     }),
@@ -291,8 +294,15 @@ const spec = obj(
       'Name of the agent on the overlay; defaults to metadata.name. A DNS-1123 label. Cannot be changed.',
       63,
       {
-        pattern: DNS_LABEL,
-        'x-kubernetes-validations': [{ rule: 'self == oldSelf', message: 'agentName cannot be changed' }],
+        // A CEL rule instead of `pattern` so the rejection says what a DNS-1123 label is.
+        'x-kubernetes-validations': [
+          {
+            rule: `self.matches('${DNS_LABEL}')`,
+            message:
+              'agentName must be a DNS-1123 label: lowercase letters, digits and dashes, starting and ending with a letter or digit',
+          },
+          { rule: 'self == oldSelf', message: 'agentName cannot be changed' },
+        ],
       },
     ),
     mode: str(
