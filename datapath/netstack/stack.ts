@@ -154,29 +154,45 @@ export class Netstack {
   input(packet: Buffer): void {
     this.counters.packetsIn++;
     const r = parseIpPacket(packet);
-    if (!r.ok) return this.drop(r.reason);
+    if (!r.ok) {
+      this.drop(r.reason);
+      return;
+    }
     const p = r.packet;
-    if (!this.isLocal(p.dst)) return this.drop('not-for-us');
+    if (!this.isLocal(p.dst)) {
+      this.drop('not-for-us');
+      return;
+    }
     switch (p.protocol) {
       case PROTO_TCP:
-        return this.inputTcp(p);
+        this.inputTcp(p);
+        return;
       case PROTO_UDP:
-        return this.inputUdp(packet, p);
+        this.inputUdp(packet, p);
+        return;
       case PROTO_ICMP:
       case PROTO_ICMPV6: {
         const reply = echoReplyFor(p);
-        if (reply === null) return this.drop('icmp-ignored');
+        if (reply === null) {
+          this.drop('icmp-ignored');
+          return;
+        }
         this.counters.icmpEchoReplies++;
-        return this.send(reply);
+        this.send(reply);
+        return;
       }
       default:
-        return this.drop('unknown-protocol');
+        this.drop('unknown-protocol');
+        return;
     }
   }
 
   private inputTcp(p: IpPacket): void {
     const r = parseTcpSegment(p.payload, p.src, p.dst);
-    if (!r.ok) return this.drop(r.reason);
+    if (!r.ok) {
+      this.drop(r.reason);
+      return;
+    }
     const seg = r.segment;
     this.counters.tcpSegmentsIn++;
     const conn = this.conns.get(connKey(p.dst, seg.dstPort, p.src, seg.srcPort));
@@ -187,14 +203,20 @@ export class Netstack {
     // No connection: a SYN for a listener opens one; anything else gets a RST (RFC 9293 §3.10.7.1).
     if ((seg.flags & (SYN | ACK | RST)) === SYN) {
       const l = this.findListener(p.dst, seg.dstPort);
-      if (l !== undefined) return this.acceptSyn(l, p, seg);
+      if (l !== undefined) {
+        this.acceptSyn(l, p, seg);
+        return;
+      }
     }
     this.drop('tcp-no-socket');
     this.resetFor(p, seg);
   }
 
   private acceptSyn(l: ListenerEntry, p: IpPacket, seg: TcpSegment): void {
-    if (l.halfOpen >= this.backlog) return this.drop('tcp-backlog-full');
+    if (l.halfOpen >= this.backlog) {
+      this.drop('tcp-backlog-full');
+      return;
+    }
     const now = this.opts.now();
     const local = Buffer.from(p.dst);
     const remote = Buffer.from(p.src);
@@ -237,7 +259,10 @@ export class Netstack {
 
   private inputUdp(packet: Buffer, p: IpPacket): void {
     const r = parseUdp(p.payload, p.src, p.dst);
-    if (!r.ok) return this.drop(r.reason);
+    if (!r.ok) {
+      this.drop(r.reason);
+      return;
+    }
     const d = r.datagram;
     const handler = this.udpPorts.get(d.dstPort);
     if (handler === undefined) {

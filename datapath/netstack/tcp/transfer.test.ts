@@ -4,7 +4,6 @@ import { describe, it } from 'node:test';
 import { parseAddress } from '../ip/address.ts';
 import { SimNetwork } from '../testing/sim-link.ts';
 import { pseudoRandomBytes, pump, Sink, sha256 } from '../testing/transfer.ts';
-import type { TcpConnection } from './connection.ts';
 
 const A = parseAddress('10.7.0.1');
 const B = parseAddress('10.7.0.2');
