@@ -100,7 +100,7 @@ function dropped(reason: DropReason): DecapsulateResult {
 /** Per-source handshake budget while under load (wireguard-go ratelimiter: 20/s, burst 5). */
 const SOURCE_RATE_PER_SECOND = 20;
 const SOURCE_BURST = 5;
-const OUT_RING = 64;
+const OUT_RING = 256;
 const MAX_INNER_PACKET = 65535;
 
 export class WireGuardCore {
