@@ -72,40 +72,73 @@ export function newTokenSecret(
   return { token, secret };
 }
 
+/** What the control plane needs to know about an issued token, however the Secret was written. */
+export interface TokenState {
+  hash?: string;
+  boundUID?: string;
+  expiresAt?: string;
+  consumedAt?: string;
+}
+
+/**
+ * Reads the token state. The annotations written by newTokenSecret are preferred; a Secret that has
+ * only `data.token` (and an owner reference to the sandbox) is understood too: its hash is computed
+ * on read, the owner's UID is the binding, and it expires `ttlMs` after its creation.
+ */
+export function tokenState(secret: SecretLike, ttlMs: number): TokenState {
+  const a = secret.metadata?.annotations ?? {};
+  const md = secret.metadata as (SecretLike['metadata'] & { creationTimestamp?: string | Date }) | undefined;
+  const owner = (md?.ownerReferences as { kind?: string; uid?: string }[] | undefined)?.find(
+    (o) => o.kind === 'LatticeSandbox',
+  );
+  const raw = secret.data?.token ? Buffer.from(secret.data.token, 'base64').toString('utf8') : undefined;
+  const created = md?.creationTimestamp ? new Date(md.creationTimestamp).getTime() : Number.NaN;
+  return {
+    hash: a[ANNOTATION.tokenHash] ?? (raw ? hashToken(raw) : undefined),
+    boundUID: a[ANNOTATION.sandboxUID] ?? owner?.uid,
+    expiresAt:
+      a[ANNOTATION.expiresAt] ??
+      (Number.isFinite(created) ? new Date(created + ttlMs).toISOString() : undefined),
+    consumedAt: a[ANNOTATION.consumedAt],
+  };
+}
+
 /**
  * Decides whether `token` may enroll `sandbox` given its token Secret. Throws the ApiError that
- * says why not; the order of checks never reveals more than needed (binding and hash before state).
+ * says why not; binding and hash are checked before state, so a wrong token learns nothing else.
  */
 export function checkToken(
   secret: SecretLike | undefined,
   sandbox: SandboxRef,
   token: string,
   now: Date,
+  ttlMs: number,
 ): void {
-  const a = secret?.metadata?.annotations;
-  if (!secret || !a?.[ANNOTATION.tokenHash]) {
+  const st = secret ? tokenState(secret, ttlMs) : undefined;
+  if (!st || (!st.hash && !st.consumedAt)) {
     throw notFound(
       'no_token_issued',
       `no enrollment token has been issued for ${sandbox.namespace}/${sandbox.name}`,
     );
   }
-  if (a[ANNOTATION.sandboxUID] !== sandbox.uid || !tokenMatches(token, a[ANNOTATION.tokenHash])) {
+  if (st.consumedAt && !st.hash)
+    throw conflict('token_used', `the token was already used at ${st.consumedAt}`);
+  if (st.boundUID !== sandbox.uid || !st.hash || !tokenMatches(token, st.hash)) {
     throw unauthorized(
       'invalid_token',
       `the token is not valid for sandbox ${sandbox.namespace}/${sandbox.name}`,
     );
   }
-  if (a[ANNOTATION.consumedAt]) {
-    throw conflict('token_used', `the token was already used at ${a[ANNOTATION.consumedAt]}`);
-  }
-  const expires = Date.parse(a[ANNOTATION.expiresAt] ?? '');
+  if (st.consumedAt) throw conflict('token_used', `the token was already used at ${st.consumedAt}`);
+  const expires = Date.parse(st.expiresAt ?? '');
   if (!Number.isFinite(expires) || expires <= now.getTime()) {
-    throw gone('token_expired', `the token expired at ${a[ANNOTATION.expiresAt] ?? '(no expiry recorded)'}`);
+    throw gone('token_expired', `the token expired at ${st.expiresAt ?? '(no expiry recorded)'}`);
   }
 }
 
 /** The Secret after consumption: token removed, consumedAt and the bound IP recorded. */
-export function consumedSecret(secret: SecretLike, overlayIP: string, now: Date): SecretLike {
+export function consumedSecret(secret: SecretLike, overlayIP: string, now: Date, ttlMs: number): SecretLike {
+  const st = tokenState(secret, ttlMs);
   const data = { ...(secret.data ?? {}) };
   delete data.token;
   return {
@@ -116,6 +149,9 @@ export function consumedSecret(secret: SecretLike, overlayIP: string, now: Date)
       ...secret.metadata,
       annotations: {
         ...(secret.metadata?.annotations ?? {}),
+        // The hash stays (so a reused token is told "already used", not "invalid"); the token goes.
+        ...(st.hash ? { [ANNOTATION.tokenHash]: st.hash } : {}),
+        ...(st.boundUID ? { [ANNOTATION.sandboxUID]: st.boundUID } : {}),
         [ANNOTATION.consumedAt]: now.toISOString(),
         [ANNOTATION.overlayIP]: overlayIP,
       },

@@ -1,14 +1,14 @@
-// Enrollment tokens: `lt-` + 32 lowercase hex characters (128 bits from the CSPRNG).
-// The control plane keeps only `sha256:<hex>` of a token; a presented token is checked by hashing it
-// and comparing in constant time, so neither the comparison nor the logs ever see a stored secret.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+// Enrollment tokens as the control plane sees them: `lt-` + 32 lowercase hex characters, made by the
+// sandbox reconciler (operator/sandbox/token.ts, the one generator). The control plane checks a
+// presented token by hashing it (`sha256:<hex>`) and comparing in constant time with the hash of
+// the issued one; its logs only ever carry a short hash prefix.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { newToken, parseDuration as parseGoDuration, TOKEN_PATTERN } from '../sandbox/token.ts';
 
-export const TOKEN_PATTERN = /^lt-[0-9a-f]{32}$/;
+export { TOKEN_PATTERN };
+export const generateToken = newToken;
+
 const HASH_PATTERN = /^sha256:[0-9a-f]{64}$/;
-
-export function generateToken(random: (n: number) => Uint8Array = randomBytes): string {
-  return `lt-${Buffer.from(random(16)).toString('hex')}`;
-}
 
 export function isWellFormedToken(token: unknown): token is string {
   return typeof token === 'string' && TOKEN_PATTERN.test(token);
@@ -32,25 +32,15 @@ export function redactToken(token: unknown): string {
   return `<token ${hashToken(token).slice(7, 15)}>`;
 }
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/**
- * Parses a Kubernetes-style duration such as `1h`, `30m`, `1h30m`, `90s`. Returns milliseconds, or
- * undefined for anything else (the caller decides the default).
- */
+/** spec.enrollment.tokenTTL in ms; undefined when absent or unparsable (the caller uses the default). */
 export function parseDuration(text: unknown): number | undefined {
-  if (typeof text !== 'string' || text.length === 0 || text.length > 32) return undefined;
-  const re = /(\d+)(ms|s|m|h|d)/y;
-  let total = 0;
-  let pos = 0;
-  while (pos < text.length) {
-    re.lastIndex = pos;
-    const m = re.exec(text);
-    if (!m) return undefined;
-    total += Number(m[1]) * DURATION_UNITS[m[2]];
-    pos = re.lastIndex;
+  if (typeof text !== 'string') return undefined;
+  try {
+    const ms = parseGoDuration(text);
+    return ms > 0 ? ms : undefined;
+  } catch {
+    return undefined;
   }
-  return total > 0 ? total : undefined;
 }
 
 export const DEFAULT_TOKEN_TTL_MS = 3_600_000;
