@@ -20,11 +20,7 @@ export function forApply(o: KubeObject): KubeObject {
   return { ...o, metadata };
 }
 
-export async function apply<T extends KubeObject>(
-  client: KubeClient,
-  ref: ResourceRef,
-  o: KubeObject,
-): Promise<T> {
+export async function apply<T>(client: KubeClient, ref: ResourceRef, o: KubeObject): Promise<T> {
   const path = resourcePath(ref, o.metadata.namespace, o.metadata.name);
   const { status: _s, ...rest } = forApply(o);
   return stripManaged(
@@ -36,7 +32,7 @@ export async function apply<T extends KubeObject>(
   );
 }
 
-export async function applyStatus<T extends KubeObject>(
+export async function applyStatus<T>(
   client: KubeClient,
   ref: ResourceRef,
   o: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; status: unknown },

@@ -22,9 +22,9 @@ export type KubeObject = {
     deletionTimestamp?: string | Date;
     ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
     managedFields?: unknown;
-    [k: string]: unknown;
+    creationTimestamp?: string | Date;
   };
-  [k: string]: unknown;
+  status?: unknown;
 };
 
 export type WatchEvent = {
