@@ -11,7 +11,7 @@ import { parseAuditQuery } from './audit-query.ts';
 import { type BusConnections, connectBus, ensureAuditStream, Presence, queryAudit } from './bus.ts';
 import { parseEnrollRequest } from './enroll-request.ts';
 import { enroll } from './enrollment.ts';
-import { conflict, notFound, unauthorized, unavailable } from './errors.ts';
+import { notFound, unauthorized, unavailable } from './errors.ts';
 import { RawText, type Route, startHttpServer } from './http-server.ts';
 import { DEFAULT_CREDENTIAL_LIFETIME_MS, issueCredential, Revocations } from './identity.ts';
 import { IpAllocator } from './ip-allocator.ts';

@@ -1,12 +1,17 @@
-// Enrollment tokens as the control plane sees them: `lt-` + 32 lowercase hex characters, made by the
-// sandbox reconciler (operator/sandbox/token.ts, the one generator). The control plane checks a
+// Enrollment tokens: `lt-` + 32 lowercase hex characters (128 bits from the CSPRNG), issued by the
+// reconciler through newTokenSecret (token-secret.ts). The control plane checks a
 // presented token by hashing it (`sha256:<hex>`) and comparing in constant time with the hash of
 // the issued one; its logs only ever carry a short hash prefix.
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { newToken, parseDuration as parseGoDuration, TOKEN_PATTERN } from '../sandbox/token.ts';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+// One pattern and one duration parser for the whole operator (bindings used only inside functions,
+// so the import cycle through token-secret.ts is harmless).
+import { parseDuration as parseGoDuration, TOKEN_PATTERN } from '../sandbox/token.ts';
 
 export { TOKEN_PATTERN };
-export const generateToken = newToken;
+
+export function generateToken(): string {
+  return `lt-${randomBytes(16).toString('hex')}`;
+}
 
 const HASH_PATTERN = /^sha256:[0-9a-f]{64}$/;
 
