@@ -1,0 +1,191 @@
+// Appends sealed audit records to a JSONL file: one synchronous write per record (so a decision
+// record is on disk before the connection it allows is dialed), mode 0600, size-based rotation
+// with a bounded number of files, and the chain carried across restarts and rotations.
+// Never throws on a write failure: it reports it (healthy=false, lastError) and returns false, and
+// the caller decides (fail closed refuses the connection).
+
+import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { type AuditFields, type ChainState, GENESIS_HASH, sealRecord } from './record.ts';
+
+export interface AuditWriterOptions {
+  readonly path: string;
+  readonly sandbox: string;
+  /** rotate when the current file would grow past this many bytes */
+  readonly maxBytes: number;
+  /** rotated files kept: path.1 (newest) .. path.N (oldest); older ones are deleted */
+  readonly maxFiles: number;
+  readonly now?: () => number;
+}
+
+export interface AuditStatus {
+  healthy: boolean;
+  path: string;
+  records: number;
+  seq: number;
+  writeErrors: number;
+  lastError: string | null;
+  lastRecordTime: string | null;
+  rotations: number;
+}
+
+/** Reads the last complete record of a regular file, or null. */
+function lastRecordOf(path: string): ChainState | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size === 0) return null;
+    const len = Math.min(st.size, 256 * 1024);
+    const buf = Buffer.alloc(len);
+    readSync(fd, buf, 0, len, st.size - len);
+    const lines = buf.toString('utf8').split('\n');
+    for (let i = lines.length - 1; i >= 0; i--) {
+      const m = /"seq":([0-9]+),.*,"hash":"([0-9a-f]{64})"}$/.exec(lines[i]);
+      if (m) return { seq: Number(m[1]), hash: m[2] };
+    }
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export class AuditWriter {
+  private readonly opts: AuditWriterOptions;
+  private readonly now: () => number;
+  private fd: number | null = null;
+  private size = 0;
+  private regular = true;
+  private chain: ChainState = { seq: 0, hash: GENESIS_HASH };
+  private readonly st: AuditStatus;
+
+  constructor(opts: AuditWriterOptions) {
+    this.opts = opts;
+    this.now = opts.now ?? Date.now;
+    this.st = {
+      healthy: true,
+      path: opts.path,
+      records: 0,
+      seq: 0,
+      writeErrors: 0,
+      lastError: null,
+      lastRecordTime: null,
+      rotations: 0,
+    };
+    // Resume the chain where the previous run left it (current file, else the newest rotated one).
+    const last = lastRecordOf(opts.path) ?? lastRecordOf(`${opts.path}.1`);
+    if (last !== null) this.chain = last;
+    this.st.seq = this.chain.seq;
+    this.tryOpen();
+  }
+
+  get status(): Readonly<AuditStatus> {
+    return this.st;
+  }
+
+  private fail(e: unknown): void {
+    this.st.healthy = false;
+    this.st.writeErrors++;
+    this.st.lastError = e instanceof Error ? e.message : String(e);
+    if (this.fd !== null) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        // already failing; the next append reopens
+      }
+      this.fd = null;
+    }
+  }
+
+  private tryOpen(): boolean {
+    if (this.fd !== null) return true;
+    try {
+      this.fd = openSync(this.opts.path, 'a', 0o600);
+      const st = fstatSync(this.fd);
+      this.regular = st.isFile();
+      this.size = this.regular ? st.size : 0;
+      return true;
+    } catch (e) {
+      this.fail(e);
+      return false;
+    }
+  }
+
+  private rotate(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+    const p = this.opts.path;
+    rmSync(`${p}.${this.opts.maxFiles}`, { force: true });
+    for (let i = this.opts.maxFiles - 1; i >= 1; i--) {
+      try {
+        renameSync(`${p}.${i}`, `${p}.${i + 1}`);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+    if (this.opts.maxFiles >= 1) renameSync(p, `${p}.1`);
+    else rmSync(p, { force: true });
+    this.st.rotations++;
+    this.fd = openSync(p, 'a', 0o600);
+    this.size = 0;
+  }
+
+  /** Seals and appends one record. Returns false (and records why) when it could not be written. */
+  append(fields: AuditFields): boolean {
+    if (!this.tryOpen()) return false;
+    const t = this.now();
+    const time = new Date(t).toISOString();
+    const seq = this.chain.seq + 1;
+    const { line, hash } = sealRecord({ time, seq, sandbox: this.opts.sandbox }, fields, this.chain.hash);
+    const data = Buffer.from(`${line}\n`);
+    try {
+      if (this.regular && this.size > 0 && this.size + data.length > this.opts.maxBytes) this.rotate();
+      const fd = this.fd as number;
+      let off = 0;
+      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+      this.size += data.length;
+    } catch (e) {
+      this.fail(e);
+      return false;
+    }
+    this.chain = { seq, hash };
+    this.st.seq = seq;
+    this.st.records++;
+    this.st.lastRecordTime = time;
+    this.st.healthy = true;
+    return true;
+  }
+
+  close(): void {
+    if (this.fd === null) return;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // nothing left to report to
+    }
+    this.fd = null;
+  }
+}
+
+/** The files of one audit log, oldest first (rotated ones, then the current one). */
+export function auditFiles(path: string, maxFiles: number): string[] {
+  const out: string[] = [];
+  for (let i = maxFiles; i >= 1; i--) {
+    try {
+      statSync(`${path}.${i}`);
+      out.push(`${path}.${i}`);
+    } catch {
+      // not there
+    }
+  }
+  try {
+    statSync(path);
+    out.push(path);
+  } catch {
+    // not there
+  }
+  return out;
+}

@@ -1,0 +1,449 @@
+// One client connection to the proxy port, from accept to close, as an explicit state machine:
+//   handshake → deciding → dialing → relaying → closed   (any state → closed)
+// SOCKS5 and HTTP are told apart by the first byte. The policy decides once, the decision is audited
+// before anything is dialed (fail closed), the checked address is dialed, then the relay moves bytes.
+
+import type { Socket } from 'node:net';
+import type { AuditFields, AuditProtocol } from '../audit/record.ts';
+import { DialError, type DialErrorKind, type DialedStream } from '../dial/dialer.ts';
+import { ResolveError } from '../dial/resolver.ts';
+import {
+  formatAddress,
+  formatEndpoint,
+  type IPAddress,
+  normalise,
+  parseAddressLiteral,
+} from '../policy/address.ts';
+import { classifyDestination } from '../policy/destination.ts';
+import type { Decision } from '../policy/engine.ts';
+import type { ProxyDeps } from './deps.ts';
+import {
+  type AbsoluteTarget,
+  CONNECT_ESTABLISHED,
+  type HttpHead,
+  httpErrorResponse,
+  isHttpError,
+  parseAbsoluteUri,
+  parseAuthority,
+  parseHttpHead,
+  rewriteForOrigin,
+  sessionFromHeaders,
+} from './http.ts';
+import { type CloseReason, Relay } from './relay.ts';
+import { REP, Socks5Handshake, socks5Reply } from './socks5.ts';
+
+type State = 'handshake' | 'deciding' | 'dialing' | 'relaying' | 'closed';
+
+interface Request {
+  readonly proto: AuditProtocol;
+  readonly host: string;
+  readonly port: number;
+  readonly session: string | null;
+  /** bytes to send upstream first: early client data, or the rewritten HTTP head + body start */
+  readonly first: Buffer | null;
+}
+
+const SOCKS_FOR_DIAL: Record<DialErrorKind, number> = {
+  refused: REP.connectionRefused,
+  unreachable: REP.hostUnreachable,
+  'no-route': REP.networkUnreachable,
+  timeout: REP.ttlExpired,
+  aborted: REP.generalFailure,
+};
+const HTTP_FOR_DIAL: Record<DialErrorKind, number> = {
+  refused: 502,
+  unreachable: 502,
+  'no-route': 502,
+  timeout: 504,
+  aborted: 502,
+};
+
+export class ProxyConnection {
+  private state: State = 'handshake';
+  private readonly sock: Socket;
+  private readonly deps: ProxyDeps;
+  private readonly id: string;
+  private readonly src: string;
+  private readonly started = Date.now();
+  private buffered: Buffer = Buffer.alloc(0);
+  private socks: Socks5Handshake | null = null;
+  private readonly abort = new AbortController();
+  private relay: Relay | null = null;
+
+  constructor(sock: Socket, deps: ProxyDeps) {
+    this.sock = sock;
+    this.deps = deps;
+    this.id = deps.tracker.nextId();
+    this.src = `${sock.remoteAddress ?? '?'}:${sock.remotePort ?? 0}`;
+  }
+
+  start(): void {
+    const s = this.sock;
+    s.setNoDelay(true);
+    s.setTimeout(this.deps.limits.handshakeMs);
+    s.on('timeout', this.onTimeout);
+    s.on('error', this.onEarlyError);
+    s.on('close', this.onEarlyClose);
+    s.on('data', this.onHandshakeData);
+  }
+
+  private readonly onTimeout = () => {
+    if (this.state === 'relaying') {
+      this.relay?.close('idle-timeout');
+      return;
+    }
+    this.deps.metrics.rejected.inc({ reason: 'handshake-timeout' });
+    this.destroy();
+  };
+
+  private readonly onEarlyError = () => {
+    if (this.state !== 'relaying') this.destroy();
+  };
+
+  private readonly onEarlyClose = () => {
+    if (this.state !== 'relaying') {
+      this.abort.abort();
+      this.state = 'closed';
+    }
+  };
+
+  /** A method, not a field read, so the compiler does not narrow the state across awaits. */
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  private destroy(): void {
+    this.state = 'closed';
+    this.abort.abort();
+    this.sock.destroy();
+  }
+
+  /** Sends a final answer and closes (the client may still read it). */
+  private finishWith(bytes: Buffer): void {
+    this.state = 'closed';
+    this.abort.abort();
+    this.sock.end(bytes);
+    // never wait forever on a client that does not read its error reply
+    setTimeout(() => this.sock.destroy(), 2000).unref();
+  }
+
+  private readonly onHandshakeData = (chunk: Buffer) => {
+    if (this.state !== 'handshake') return;
+    if (this.socks === null && this.buffered.length === 0) {
+      const b = chunk[0];
+      if (b === 0x05) this.socks = new Socks5Handshake();
+      else if (b === 0x04) {
+        // SOCKS4: "request rejected"
+        this.deps.metrics.rejected.inc({ reason: 'malformed' });
+        this.finishWith(Buffer.from([0, 0x5b, 0, 0, 0, 0, 0, 0]));
+        return;
+      } else if (!(b >= 0x41 && b <= 0x5a)) {
+        this.deps.metrics.rejected.inc({ reason: 'malformed' });
+        this.destroy();
+        return;
+      }
+    }
+    if (this.socks !== null) this.onSocksData(this.socks, chunk);
+    else this.onHttpData(chunk);
+  };
+
+  private endHandshake(): void {
+    this.sock.pause();
+    this.sock.removeListener('data', this.onHandshakeData);
+  }
+
+  private onSocksData(h: Socks5Handshake, chunk: Buffer): void {
+    const p = h.push(chunk);
+    for (const b of p.send) this.sock.write(b);
+    const o = p.outcome;
+    if (o === null) return;
+    this.endHandshake();
+    if (o.kind === 'fail') {
+      this.deps.metrics.rejected.inc({ reason: 'malformed' });
+      if (o.reply !== null) {
+        // a well-formed request we do not serve (BIND, UDP ASSOCIATE, unknown address type): audit it
+        this.audit({
+          ...this.base('socks5', null, null, null),
+          decision: 'deny',
+          reason: o.why,
+          reply: o.reply,
+        });
+      }
+      this.finishWith(Buffer.alloc(0));
+      return;
+    }
+    const session = o.username !== null && o.username.length > 0 ? o.username.slice(0, 128) : null;
+    void this.decide({ proto: 'socks5', host: o.host, port: o.port, session, first: o.rest });
+  }
+
+  private onHttpData(chunk: Buffer): void {
+    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    const r = parseHttpHead(this.buffered);
+    if (r === null) return;
+    this.endHandshake();
+    this.buffered = Buffer.alloc(0);
+    if (isHttpError(r)) {
+      this.deps.metrics.rejected.inc({ reason: 'malformed' });
+      this.finishWith(httpErrorResponse(r.status, r.why));
+      return;
+    }
+    this.onHttpHead(r);
+  }
+
+  private onHttpHead(head: HttpHead): void {
+    const session = sessionFromHeaders(head);
+    if (head.method === 'CONNECT') {
+      const a = parseAuthority(head.target, null);
+      if (a === null) {
+        this.deps.metrics.rejected.inc({ reason: 'malformed' });
+        this.finishWith(httpErrorResponse(400, 'CONNECT needs host:port'));
+        return;
+      }
+      void this.decide({ proto: 'http-connect', host: a.host, port: a.port, session, first: head.rest });
+      return;
+    }
+    const t: AbsoluteTarget | null = parseAbsoluteUri(head.target);
+    if (t === null) {
+      this.deps.metrics.rejected.inc({ reason: 'malformed' });
+      this.finishWith(httpErrorResponse(400, 'a proxy request needs an absolute http:// URI or CONNECT'));
+      return;
+    }
+    const out = rewriteForOrigin(head, t);
+    void this.decide({
+      proto: 'http',
+      host: t.host,
+      port: t.port,
+      session,
+      first: Buffer.concat([out, head.rest]),
+    });
+  }
+
+  private base(
+    proto: AuditProtocol,
+    host: string | null,
+    port: number | null,
+    session: string | null,
+  ): AuditFields {
+    return {
+      event: 'decision',
+      conn: this.id,
+      session,
+      dir: 'egress',
+      proto,
+      src: this.src,
+      host,
+      port,
+      resolved: null,
+      dialed: null,
+      path: null,
+      decision: 'deny',
+      rule: null,
+      reason: '',
+      reply: null,
+      bytesUp: null,
+      bytesDown: null,
+      durationMs: null,
+    };
+  }
+
+  private audit(f: AuditFields): boolean {
+    return this.deps.audit.append(f);
+  }
+
+  private refuse(req: Request, socksCode: number, httpStatus: number, why: string): void {
+    if (this.isClosed()) return;
+    this.finishWith(req.proto === 'socks5' ? socks5Reply(socksCode) : httpErrorResponse(httpStatus, why));
+  }
+
+  private async decide(req: Request): Promise<void> {
+    this.state = 'deciding';
+    const d = this.deps;
+    if (d.draining()) {
+      d.metrics.rejected.inc({ reason: 'shutting-down' });
+      this.refuse(req, REP.generalFailure, 503, 'the datapath is shutting down');
+      return;
+    }
+    const rec = this.base(req.proto, req.host, req.port, req.session);
+    const deny = (
+      decision: Decision | null,
+      reason: string,
+      socksCode: number,
+      httpStatus: number,
+      why: string,
+    ) => {
+      rec.decision = decision === null ? 'error' : 'deny';
+      rec.rule = decision?.rule ?? null;
+      rec.reason = reason;
+      rec.reply = req.proto === 'socks5' ? socksCode : httpStatus;
+      this.audit(rec);
+      d.metrics.connections.inc({ decision: rec.decision, rule: rec.rule ?? reason, proto: req.proto });
+      this.refuse(req, socksCode, httpStatus, why);
+    };
+    const dest = classifyDestination(req.host);
+    if (dest.kind === 'invalid' || req.port === 0) {
+      deny(
+        { action: 'deny', reason: 'invalid-host', rule: null, address: null },
+        'invalid-host',
+        REP.notAllowed,
+        403,
+        `denied: invalid destination (${dest.kind === 'invalid' ? dest.why : 'port 0'})`,
+      );
+      return;
+    }
+    let policy = d.policy.get();
+    let addresses: IPAddress[];
+    let name: string | null = null;
+    if (dest.kind === 'name') {
+      name = dest.name;
+      rec.host = name;
+      const pre = policy.precheckHost(name, req.port, Date.now());
+      if (pre !== null) {
+        deny(pre, pre.reason, REP.notAllowed, 403, `denied by egress policy (${pre.rule ?? 'default deny'})`);
+        return;
+      }
+      try {
+        addresses = await d.resolver.resolve(name, d.limits.dialMs);
+      } catch (e) {
+        if (this.isClosed()) return;
+        const kind = e instanceof ResolveError ? e.kind : 'failure';
+        deny(
+          null,
+          kind === 'timeout' ? 'dns-timeout' : 'dns-failure',
+          REP.hostUnreachable,
+          kind === 'timeout' ? 504 : 502,
+          `cannot resolve ${name}`,
+        );
+        return;
+      }
+      if (this.isClosed()) return;
+      policy = d.policy.get();
+    } else {
+      addresses = [dest.address];
+    }
+    rec.resolved = addresses.map(formatAddress);
+    const decision = policy.decide(name, addresses, req.port, Date.now());
+    if (decision.action === 'deny') {
+      const what = decision.rule ?? (decision.reason === 'default' ? 'default deny' : decision.reason);
+      deny(decision, decision.reason, REP.notAllowed, 403, `denied by egress policy (${what})`);
+      return;
+    }
+    rec.decision = 'allow';
+    rec.rule = decision.rule;
+    rec.reason = decision.reason;
+    if (!this.audit(rec) && d.failClosed) {
+      d.metrics.rejected.inc({ reason: 'audit-unavailable' });
+      this.refuse(req, REP.generalFailure, 503, 'audit log unavailable: refusing connections (fail closed)');
+      return;
+    }
+    d.metrics.connections.inc({ decision: 'allow', rule: decision.rule ?? 'default', proto: req.proto });
+    await this.dial(req, rec, name, addresses, d.policy.generation);
+  }
+
+  private async dial(
+    req: Request,
+    rec: AuditFields,
+    name: string | null,
+    addresses: IPAddress[],
+    generation: number,
+  ): Promise<void> {
+    this.state = 'dialing';
+    const d = this.deps;
+    const deadline = Date.now() + d.limits.dialMs;
+    let dialed: DialedStream | null = null;
+    let lastError: DialError = new DialError('unreachable', 'no address');
+    let target = addresses[0];
+    const t0 = performance.now();
+    for (const a of addresses) {
+      // Dial the address that was judged: an IPv4-mapped form is dialed as the IPv4 address it means.
+      const n = normalise(a);
+      target = n.embedded === null ? n.address : a;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        lastError = new DialError('timeout', 'dial deadline passed');
+        break;
+      }
+      try {
+        dialed = await d.dialer.dial(
+          { address: target, port: req.port },
+          { connId: this.id, timeoutMs: left, signal: this.abort.signal },
+        );
+        break;
+      } catch (e) {
+        lastError = e instanceof DialError ? e : new DialError('unreachable', String(e));
+        if (lastError.kind === 'aborted') break;
+      }
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const close: AuditFields = { ...rec, event: 'close', dialed: formatEndpoint(target, req.port) };
+    if (dialed === null) {
+      d.metrics.dialSeconds.observe({ result: lastError.kind }, seconds);
+      close.reason = lastError.kind;
+      close.reply = req.proto === 'socks5' ? SOCKS_FOR_DIAL[lastError.kind] : HTTP_FOR_DIAL[lastError.kind];
+      close.bytesUp = 0;
+      close.bytesDown = 0;
+      close.durationMs = Date.now() - this.started;
+      this.audit(close);
+      this.refuse(
+        req,
+        SOCKS_FOR_DIAL[lastError.kind],
+        HTTP_FOR_DIAL[lastError.kind],
+        `cannot connect to ${req.host}:${req.port}: ${lastError.kind}`,
+      );
+      return;
+    }
+    d.metrics.dialSeconds.observe({ result: 'ok' }, seconds);
+    const up = dialed.stream;
+    close.path = dialed.path;
+    if (this.isClosed() || this.sock.destroyed) {
+      up.destroy();
+      this.finishRecord(close, 'client-closed', 0, 0);
+      return;
+    }
+    // The policy may have changed while dialing: judge again with the one now in force.
+    if (
+      d.policy.generation !== generation &&
+      d.policy.get().decide(name, addresses, req.port, Date.now()).action === 'deny'
+    ) {
+      up.destroy();
+      this.finishRecord(close, 'policy-revoked', 0, 0);
+      this.refuse(req, REP.notAllowed, 403, 'denied by egress policy (changed while connecting)');
+      return;
+    }
+    this.state = 'relaying';
+    close.reply = req.proto === 'socks5' ? REP.succeeded : req.proto === 'http-connect' ? 200 : null;
+    if (req.proto === 'socks5')
+      this.sock.write(
+        socks5Reply(REP.succeeded, dialed.localAddress ?? parseAddressLiteral('0.0.0.0'), dialed.localPort),
+      );
+    else if (req.proto === 'http-connect') this.sock.write(CONNECT_ESTABLISHED);
+    this.sock.setTimeout(d.limits.idleMs);
+    this.sock.removeListener('close', this.onEarlyClose);
+    const relay = new Relay(this.sock, up, (r, reason) => {
+      d.tracker.remove(this.id);
+      d.metrics.active.dec({ kind: 'egress' });
+      this.state = 'closed';
+      this.finishRecord(close, reason, r.up, r.down);
+    });
+    this.relay = relay;
+    d.tracker.add({
+      id: this.id,
+      dir: 'egress',
+      host: name,
+      addresses,
+      port: req.port,
+      close: (why: CloseReason) => relay.close(why),
+    });
+    d.metrics.active.inc({ kind: 'egress' });
+    relay.start(req.first);
+  }
+
+  private finishRecord(close: AuditFields, reason: string, up: number, down: number): void {
+    close.reason = reason;
+    close.bytesUp = up;
+    close.bytesDown = down;
+    close.durationMs = Date.now() - this.started;
+    this.deps.metrics.bytes.inc({ direction: 'up' }, up);
+    this.deps.metrics.bytes.inc({ direction: 'down' }, down);
+    this.audit(close);
+  }
+}

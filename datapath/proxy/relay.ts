@@ -1,0 +1,95 @@
+// Moves bytes between two streams once a connection is decided: write, and pause the source when the
+// destination's buffer is full until it drains (so a slow reader bounds memory at one buffer per
+// direction); forward a FIN as a FIN (half-close); count bytes with one addition per chunk.
+// Nothing else runs per chunk: policy and audit happen before and after, never in between.
+
+import type { Duplex } from 'node:stream';
+
+export type CloseReason =
+  | 'client-closed'
+  | 'upstream-closed'
+  | 'client-error'
+  | 'upstream-error'
+  | 'idle-timeout'
+  | 'policy-revoked'
+  | 'shutdown';
+
+export class Relay {
+  /** bytes from the client to the upstream */
+  up = 0;
+  /** bytes from the upstream to the client */
+  down = 0;
+  private reason: CloseReason | null = null;
+  private closed = 0;
+  private done = false;
+  private readonly client: Duplex;
+  private readonly upstream: Duplex;
+  private readonly onDone: (r: Relay, reason: CloseReason) => void;
+
+  constructor(client: Duplex, upstream: Duplex, onDone: (r: Relay, reason: CloseReason) => void) {
+    this.client = client;
+    this.upstream = upstream;
+    this.onDone = onDone;
+  }
+
+  /** Starts relaying; `first` are client bytes that arrived with the handshake. */
+  start(first: Buffer | null): void {
+    const c = this.client;
+    const u = this.upstream;
+    c.on('data', (chunk: Buffer) => {
+      this.up += chunk.length;
+      if (!u.write(chunk)) c.pause();
+    });
+    u.on('drain', () => c.resume());
+    u.on('data', (chunk: Buffer) => {
+      this.down += chunk.length;
+      if (!c.write(chunk)) u.pause();
+    });
+    c.on('drain', () => u.resume());
+    c.on('end', () => {
+      this.reason ??= 'client-closed';
+      u.end();
+    });
+    u.on('end', () => {
+      this.reason ??= 'upstream-closed';
+      c.end();
+    });
+    c.on('error', () => this.close('client-error'));
+    u.on('error', () => this.close('upstream-error'));
+    c.on('close', () => this.sideClosed(u));
+    u.on('close', () => this.sideClosed(c));
+    if (first !== null && first.length > 0) {
+      this.up += first.length;
+      if (!u.write(first)) c.pause();
+    }
+    c.resume();
+    u.resume();
+  }
+
+  /** Closes both sides now (policy revoked, idle, shutdown, an error). */
+  close(reason: CloseReason): void {
+    this.reason ??= reason;
+    this.client.destroy();
+    this.upstream.destroy();
+  }
+
+  get closeReason(): CloseReason | null {
+    return this.reason;
+  }
+
+  private sideClosed(other: Duplex): void {
+    this.closed++;
+    // One side is gone for good: let the other flush what it was sent, then go too.
+    if (!other.destroyed) {
+      if (other.writableFinished || !other.writable) other.destroy();
+      else {
+        other.once('finish', () => other.destroy());
+        other.end();
+      }
+    }
+    if (this.closed === 2 && !this.done) {
+      this.done = true;
+      this.onDone(this, this.reason ?? 'client-closed');
+    }
+  }
+}
