@@ -51,8 +51,6 @@ export type SandboxSettings = PodSettings & {
   poll?: (ip: string, port: number, timeoutMs: number) => Promise<PollResult>;
 };
 
-const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-
 export function sandboxHandler(settings: SandboxSettings): Handler<LatticeSandbox, LatticeSandboxStatus> {
   const sem = new Semaphore(settings.pollConcurrency ?? 16);
   const poll = settings.poll ?? pollStatus;
@@ -91,7 +89,7 @@ export function sandboxHandler(settings: SandboxSettings): Handler<LatticeSandbo
       kind: 'Secret',
       ...body,
     } as KubeObject);
-    ctx.log.info('issued enrollment token', { secret: secretName(name) });
+    ctx.log.info('issued enrollment token', { object: secretName(name) });
     return secret;
   }
 

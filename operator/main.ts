@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+// The lattice operator process. Every flag has an environment variable (flag wins):
+//   --kubeconfig PATH                 KUBECONFIG        default: in-cluster ServiceAccount, else ~/.kube/config
+//   --namespace NS                    WATCH_NAMESPACE   watch one namespace; default all namespaces
+//   --probe-addr HOST:PORT            PROBE_ADDR        /healthz /readyz /metrics; default 127.0.0.1:8081
+//   --leader-elect true|false         LEADER_ELECT      default true
+//   --leader-election-id NAME         LEADER_ELECTION_ID         Lease name; default lattice-operator
+//   --leader-election-namespace NS    POD_NAMESPACE     Lease namespace; default lattice-system
+//   --server-url URL                  LATTICE_SERVER_URL   control-plane URL the datapaths enroll at;
+//                                     default http://lattice-control-plane.lattice-system.svc:8080
+//   --datapath-image IMAGE            LATTICE_DATAPATH_IMAGE   pin the datapath image for every sandbox
+//   --workers N                       WORKERS           concurrent reconciles; default 4
+//   --log-level debug|info|warn|error LOG_LEVEL         default info
+// SIGTERM/SIGINT: stop reconciling, release the Lease (a standby takes over at once), exit 0.
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { startOperator } from './operator.ts';
+import { createLogger, type Level } from './runtime/log.ts';
+
+const { values } = parseArgs({
+  options: {
+    kubeconfig: { type: 'string' },
+    namespace: { type: 'string' },
+    'probe-addr': { type: 'string' },
+    'leader-elect': { type: 'string' },
+    'leader-election-id': { type: 'string' },
+    'leader-election-namespace': { type: 'string' },
+    'server-url': { type: 'string' },
+    'datapath-image': { type: 'string' },
+    workers: { type: 'string' },
+    'log-level': { type: 'string' },
+  },
+  strict: true,
+});
+const env = process.env;
+const level = (values['log-level'] ?? env.LOG_LEVEL ?? 'info') as Level;
+if (!['debug', 'info', 'warn', 'error'].includes(level)) {
+  console.error(`--log-level must be debug, info, warn or error, not ${JSON.stringify(level)}`);
+  process.exit(2);
+}
+const workers = Number(values.workers ?? env.WORKERS ?? 4);
+if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
+  console.error('--workers must be an integer between 1 and 64');
+  process.exit(2);
+}
+const elect = (values['leader-elect'] ?? env.LEADER_ELECT ?? 'true') !== 'false';
+const log = createLogger(level, { component: 'lattice-operator' });
+
+try {
+  const manager = await startOperator({
+    kubeconfig: values.kubeconfig ?? env.KUBECONFIG,
+    namespace: values.namespace ?? env.WATCH_NAMESPACE,
+    probeAddr: values['probe-addr'] ?? env.PROBE_ADDR ?? '127.0.0.1:8081',
+    leaderElection: elect
+      ? {
+          id: values['leader-election-id'] ?? env.LEADER_ELECTION_ID ?? 'lattice-operator',
+          namespace: values['leader-election-namespace'] ?? env.POD_NAMESPACE ?? 'lattice-system',
+          identity: `${env.POD_NAME ?? hostname()}_${process.pid}`,
+        }
+      : undefined,
+    serverURL:
+      values['server-url'] ??
+      env.LATTICE_SERVER_URL ??
+      'http://lattice-control-plane.lattice-system.svc:8080',
+    datapathImage: values['datapath-image'] ?? env.LATTICE_DATAPATH_IMAGE,
+    workers,
+    log,
+    onLostLeadership: () => {
+      log.error('lost leadership; exiting so a fresh process rejoins as a standby');
+      process.exit(1);
+    },
+  });
+  let stopping = false;
+  const stop = async (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { signal: sig });
+    await manager.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+} catch (e) {
+  log.error('operator failed to start', { error: e instanceof Error ? e.message : String(e) });
+  process.exit(1);
+}
