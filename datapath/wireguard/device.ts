@@ -30,6 +30,8 @@ export interface DeviceOptions {
   timings?: Partial<Timings>;
   /** How often timers are checked, ms (default 100). */
   tickMs?: number;
+  /** Socket send and receive buffer size (default 4 MiB, capped by the kernel). */
+  socketBufferBytes?: number;
   /** Sees every datagram received, before the core (debugging and tests). */
   tap?: (datagram: Buffer, from: Endpoint) => void;
 }
@@ -82,6 +84,13 @@ export class WireGuardDevice {
         resolve();
       });
     });
+    try {
+      // Bursts of datagrams outrun one event loop turn; a larger queue trades memory for fewer drops.
+      socket.setRecvBufferSize(opts.socketBufferBytes ?? 4 << 20);
+      socket.setSendBufferSize(opts.socketBufferBytes ?? 4 << 20);
+    } catch {
+      // The kernel caps these (net.core.rmem_max); the default then stays, which still works.
+    }
     return new WireGuardDevice(core, socket, !v4 && address === '::', opts);
   }
 
