@@ -56,7 +56,15 @@ export class LeaderElector {
 
   constructor(client: KubeClient, o: LeaderOptions) {
     this.#client = client;
-    this.#o = { leaseMs: 15_000, renewDeadlineMs: 10_000, retryMs: 2_000, ...o };
+    this.#o = {
+      ...o,
+      leaseMs: o.leaseMs ?? 15_000,
+      renewDeadlineMs: o.renewDeadlineMs ?? 10_000,
+      retryMs: o.retryMs ?? 2_000,
+    };
+    if (!(this.#o.renewDeadlineMs < this.#o.leaseMs && this.#o.retryMs < this.#o.renewDeadlineMs)) {
+      throw new Error('leader election needs retry < renew deadline < lease duration');
+    }
   }
 
   get isLeader(): boolean {
