@@ -1,0 +1,87 @@
+// Test harness for operator e2e tests (not a test itself): the shared local control plane
+// with the CRD and config/ RBAC applied, a namespace per test, an admin apiserver client,
+// and `eventually` for conditions that converge.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { type Cluster, sharedCluster } from '../../e2e/cluster/index.ts';
+import { loadKubeConfig } from '../operator.ts';
+import { KubeClient } from '../runtime/kube.ts';
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+
+let prepared: Promise<Cluster> | undefined;
+
+/** The shared cluster with crds/ and config/rbac applied (as admin) and the CRD established. */
+export function cluster(): Promise<Cluster> {
+  prepared ??= (async () => {
+    const c = await sharedCluster();
+    await must(c, ['apply', '-f', join(ROOT, 'crds/latticesandbox.yaml')]);
+    await must(c, ['apply', '-k', join(ROOT, 'config/rbac')]);
+    await must(c, [
+      'wait',
+      '--for=condition=Established',
+      '--timeout=60s',
+      'crd/latticesandboxes.lattice.io',
+    ]);
+    return c;
+  })();
+  return prepared;
+}
+
+export async function must(c: Cluster, args: string[], input?: string): Promise<string> {
+  const r = await c.kubectl(args, input === undefined ? undefined : { input });
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+}
+
+export const suffix = () => randomBytes(3).toString('hex');
+
+export async function namespace(
+  c: Cluster,
+  prefix: string,
+): Promise<{ name: string; remove(): Promise<void> }> {
+  const name = `${prefix}-${suffix()}`;
+  await must(c, ['create', 'namespace', name]);
+  return {
+    name,
+    remove: async () => {
+      await c.kubectl(['delete', 'namespace', name, '--wait=false']);
+    },
+  };
+}
+
+export function adminClient(c: Cluster): KubeClient {
+  return new KubeClient(loadKubeConfig(c.adminKubeconfig));
+}
+
+/** Polls fn until it returns a value that is not undefined/false; fails with the last observation. */
+export async function eventually<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v as T;
+      last = v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`,
+      );
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export const sandboxYAML = (name: string, ns: string, spec: Record<string, unknown>) =>
+  JSON.stringify({
+    apiVersion: 'lattice.io/v1alpha1',
+    kind: 'LatticeSandbox',
+    metadata: { name, namespace: ns },
+    spec,
+  });
