@@ -263,10 +263,12 @@ export class TcpConnection {
   connect(now: number): void {
     this.now = now;
     this.state = 'SYN_SENT';
-    this.sendSyn(false);
+    // Sequence state first: a link that answers synchronously must find the SYN already accounted for.
     this.sndNxt = seqAdd(this.iss, 1);
     this.sndMax = this.sndNxt;
     this.armRto();
+    this.rttTime = now;
+    this.sendSyn(false);
   }
 
   /** Passive open from a listener: `syn` is the peer's SYN; answer SYN-ACK. */
@@ -277,10 +279,10 @@ export class TcpConnection {
     this.irs = syn.seq;
     this.rcvNxt = seqAdd(syn.seq, 1);
     this.updateSendWindow(syn.window, syn.seq, syn.ack, true);
-    this.sendSyn(true);
     this.sndNxt = seqAdd(this.iss, 1);
     this.sndMax = this.sndNxt;
     this.armRto();
+    this.sendSyn(true);
   }
 
   private takeSynOptions(syn: TcpSegment): void {
@@ -389,6 +391,14 @@ export class TcpConnection {
         this.host.markDirty(this);
       }
     }
+  }
+
+  get rcvBufferLimit(): number {
+    return this.cfg.rcvBuffer;
+  }
+
+  get sndBufferLimit(): number {
+    return this.cfg.sndBuffer;
   }
 
   get advertisedWindow(): number {

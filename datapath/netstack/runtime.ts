@@ -1,0 +1,104 @@
+// The netstack's adapter to Node's event loop: real clock, real randomness, flush after each I/O turn
+// (so a burst of incoming packets is answered with one ACK, and many small writes leave as full
+// segments), and one coarse timer for all connections. The link is whatever `send` reaches and
+// whatever calls `receive`: the WireGuard device in the datapath, a loopback pair in tests.
+import { randomBytes } from 'node:crypto';
+import { Netstack, type NetstackOptions } from './stack.ts';
+import { TcpError } from './tcp/connection.ts';
+import { TcpStream } from './tcp/stream.ts';
+
+export interface RuntimeOptions {
+  addresses: Uint8Array[];
+  send: (packet: Buffer) => void;
+  mtu?: number;
+  tcp?: NetstackOptions['tcp'];
+  /** Timer granularity: how often due timers are checked while connections exist. */
+  tickMs?: number;
+}
+
+export class NetstackRuntime {
+  readonly stack: Netstack;
+  private flushScheduled = false;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly tickMs: number;
+  private closed = false;
+
+  constructor(opts: RuntimeOptions) {
+    this.tickMs = opts.tickMs ?? 10;
+    this.stack = new Netstack({
+      addresses: opts.addresses,
+      output: opts.send,
+      now: () => performance.now(),
+      randomBytes: (n) => randomBytes(n),
+      mtu: opts.mtu,
+      tcp: opts.tcp,
+      onDirty: () => this.scheduleFlush(),
+    });
+  }
+
+  /** One IP packet from the link. The stack keeps views into it: pass a buffer nobody reuses. */
+  receive(packet: Buffer): void {
+    if (this.closed) return;
+    this.stack.input(packet);
+    this.scheduleFlush();
+    this.ensureTimer();
+  }
+
+  /** Opens a TCP connection; resolves when established, rejects with a TcpError. */
+  connect(address: Uint8Array, port: number, timeoutMs = 30_000): Promise<TcpStream> {
+    return new Promise((resolve, reject) => {
+      const conn = this.stack.connect(address, port);
+      const stream = new TcpStream(conn);
+      const timer = setTimeout(() => {
+        stream.destroy();
+        reject(new TcpError('timeout', `connect timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onError = (err: Error) => {
+        clearTimeout(timer);
+        reject(err);
+      };
+      stream.once('error', onError);
+      conn.onEstablished = () => {
+        clearTimeout(timer);
+        stream.removeListener('error', onError);
+        resolve(stream);
+      };
+      this.scheduleFlush();
+      this.ensureTimer();
+    });
+  }
+
+  /** Accepts connections to port (on `address`, or any of ours) as streams. */
+  listen(port: number, onStream: (s: TcpStream) => void, address?: Uint8Array): { close(): void } {
+    return this.stack.listen(port, (conn) => onStream(new TcpStream(conn)), address);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const c of [...this.stack.connections()]) c.abort();
+    this.stack.flush();
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.closed) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.stack.flush();
+      this.ensureTimer();
+    });
+  }
+
+  private ensureTimer(): void {
+    if (this.timer !== null || this.closed) return;
+    this.timer = setInterval(() => {
+      this.stack.tick();
+      if (this.stack.connectionCount === 0 && this.timer !== null) {
+        clearInterval(this.timer);
+        this.timer = null;
+      }
+    }, this.tickMs);
+  }
+}

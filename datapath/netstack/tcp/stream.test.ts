@@ -1,0 +1,124 @@
+// The Duplex adapter over two real-time runtimes joined in memory: flow control both ways,
+// half-close, and resets as stream errors.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { describe, it } from 'node:test';
+import { parseAddress } from '../ip/address.ts';
+import { NetstackRuntime } from '../runtime.ts';
+import { pseudoRandomBytes, sha256 } from '../testing/transfer.ts';
+import type { TcpError } from './connection.ts';
+import type { TcpStream } from './stream.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const A = parseAddress('10.8.0.1');
+const B = parseAddress('10.8.0.2');
+
+function pair(rcvBuffer?: number) {
+  let a: NetstackRuntime | null = null;
+  let b: NetstackRuntime | null = null;
+  const tcp = rcvBuffer ? { rcvBuffer } : undefined;
+  let open = true; // closing the pair cuts the link first, so neither side sees the other's resets
+  a = new NetstackRuntime({ addresses: [A], send: (p) => open && setImmediate(() => b!.receive(p)), tcp });
+  b = new NetstackRuntime({ addresses: [B], send: (p) => open && setImmediate(() => a!.receive(p)), tcp });
+  const close = () => {
+    open = false;
+    a!.close();
+    b!.close();
+  };
+  return { a, b, close };
+}
+
+async function readAll(s: TcpStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe('TcpStream', () => {
+  it('echoes 2 MB through a server that pipes the stream back, with half-close at the end', async (t) => {
+    const { a, b, close } = pair();
+    t.after(close);
+    b.listen(7, (s) => s.pipe(s));
+    const c = await a.connect(B, 7);
+    const data = pseudoRandomBytes(2 * 1024 * 1024, 7);
+    const got = readAll(c);
+    c.end(data);
+    assert.equal(sha256(await got), sha256(data));
+  });
+
+  it('a slow reader closes the window, the writer pauses, and everything arrives once it reads', async (t) => {
+    const { a, b, close } = pair(256 * 1024);
+    t.after(close);
+    let server: TcpStream | null = null;
+    const accepted = new Promise<void>((r) =>
+      b.listen(9, (s) => {
+        server = s;
+        s.pause();
+        r();
+      }),
+    );
+    const c = await a.connect(B, 9);
+    await accepted;
+    const data = pseudoRandomBytes(4 * 1024 * 1024, 9);
+    let off = 0;
+    let stalled = false;
+    // Write until the stream pushes back and stays pushed back.
+    while (off < data.length && !stalled) {
+      const more = c.write(data.subarray(off, off + 65536));
+      off += 65536;
+      if (!more) {
+        const drained = await Promise.race([once(c, 'drain').then(() => true), sleep(300).then(() => false)]);
+        stalled = !drained;
+      }
+    }
+    const srv = server as unknown as TcpStream;
+    assert.ok(stalled, 'the writer is held back');
+    assert.equal(srv.conn.advertisedWindow, 0, 'the receiver advertises a zero window');
+    assert.ok(c.writableLength > 0, 'the writer holds data it could not send');
+    assert.ok(srv.readableLength >= 256 * 1024 - 65536, 'the reader buffered about its receive buffer');
+    const got = readAll(srv);
+    const writeRest = async () => {
+      while (off < data.length) {
+        if (!c.write(data.subarray(off, off + 65536))) await once(c, 'drain');
+        off += 65536;
+      }
+      c.end();
+    };
+    await writeRest();
+    assert.equal(sha256(await got), sha256(data));
+  });
+
+  it('half-close: the client ends, the server still answers, then ends too', async (t) => {
+    const { a, b, close } = pair();
+    t.after(close);
+    b.listen(8, async (s) => {
+      const req = await readAll(s); // ends when the client half-closes
+      s.end(`got ${req.length} bytes`);
+    });
+    const c = await a.connect(B, 8);
+    const closed = once(c, 'close');
+    const reply = readAll(c);
+    c.end(Buffer.alloc(1000, 1));
+    assert.equal((await reply).toString(), 'got 1000 bytes');
+    await closed;
+    assert.equal(c.conn.state, 'TIME_WAIT', 'the side that closed first waits 2·MSL');
+  });
+
+  it('destroy() resets the connection; the peer sees a reset error', async (t) => {
+    const { a, b, close } = pair();
+    t.after(close);
+    const serverErr = new Promise<Error>((r) => b.listen(10, (s) => s.on('error', r).resume()));
+    const c = await a.connect(B, 10);
+    c.write('hello');
+    await new Promise((r) => setTimeout(r, 20));
+    c.destroy();
+    const err = (await serverErr) as TcpError;
+    assert.equal(err.code, 'reset');
+  });
+
+  it('connecting to a closed port rejects with refused', async (t) => {
+    const { a, close } = pair();
+    t.after(close);
+    await assert.rejects(a.connect(B, 11), (e: TcpError) => e.code === 'refused');
+  });
+});

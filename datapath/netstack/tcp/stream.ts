@@ -1,0 +1,96 @@
+// A TCP connection as a Node Duplex stream, with flow control in both directions:
+//  - read side: what the application has not read yet (readableLength) is reported to the connection
+//    as unread bytes, so a slow reader shrinks the advertised window down to zero;
+//  - write side: `write` calls back only while the connection's send buffer has room, so a slow peer
+//    (small window, congestion) pauses whoever pipes into us.
+// `end()` is a half-close (FIN after the queued data); the peer's FIN ends the readable side;
+// `destroy()` before both sides finished aborts the connection with RST, and a connection error
+// (reset, timeout) destroys the stream with the TcpError.
+import { Duplex } from 'node:stream';
+import { type TcpConnection, TcpError } from './connection.ts';
+
+export class TcpStream extends Duplex {
+  readonly conn: TcpConnection;
+  private pendingWrite: ((err?: Error | null) => void) | null = null;
+  private closedByConn = false;
+
+  constructor(conn: TcpConnection) {
+    // allowHalfOpen: the proxy relays a FIN one way and keeps the other direction open.
+    // The readable high-water mark is at most a quarter of the receive buffer: Node calls _read (our
+    // only news that the reader consumed data) once the buffer falls below it, and at that point the
+    // window we can reopen must be large, or receiver SWS avoidance would keep it shut for good.
+    super({
+      allowHalfOpen: true,
+      readableHighWaterMark: Math.min(256 * 1024, conn.rcvBufferLimit >> 2),
+      writableHighWaterMark: 64 * 1024,
+    });
+    this.conn = conn;
+    conn.onData = (data) => {
+      this.push(data);
+      conn.setUnread(this.readableLength);
+    };
+    conn.onEnd = () => {
+      this.push(null);
+    };
+    conn.onDrain = () => {
+      const cb = this.pendingWrite;
+      if (cb !== null && conn.sendBuffered < conn.sndBufferLimit) {
+        this.pendingWrite = null;
+        cb();
+      }
+    };
+    conn.onClose = (err) => {
+      this.closedByConn = true;
+      const cb = this.pendingWrite;
+      this.pendingWrite = null;
+      if (err !== null && err.code !== 'aborted') {
+        cb?.(err);
+        this.destroy(err);
+      } else if (err !== null) {
+        // We aborted it ourselves (destroy(), or the runtime shutting down): not an error to report.
+        cb?.(err);
+        this.destroy();
+      } else {
+        // Orderly close: both FINs exchanged; autoDestroy closes the stream once it has emitted
+        // 'end' and 'finish'.
+        cb?.();
+      }
+    };
+  }
+
+  get remoteAddressBytes(): Uint8Array {
+    return this.conn.remoteAddress;
+  }
+
+  override _read(): void {
+    // Readable.read() calls _read before it takes the returned bytes out of the buffer: measure after.
+    process.nextTick(this.reportUnread);
+  }
+
+  private readonly reportUnread = (): void => {
+    this.conn.setUnread(this.readableLength);
+  };
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.conn.state === 'CLOSED' || this.conn.state === 'TIME_WAIT') {
+      cb(this.conn.error ?? new TcpError('aborted', 'write after the connection closed'));
+      return;
+    }
+    if (this.conn.write(chunk)) cb();
+    else this.pendingWrite = cb;
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.conn.shutdownWrite();
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (!this.closedByConn) {
+      const orderly = err === null && this.readableEnded && this.writableFinished;
+      // An orderly close lets the connection finish its FIN exchange; anything else resets.
+      if (!orderly) this.conn.abort();
+    }
+    cb(err);
+  }
+}
