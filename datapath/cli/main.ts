@@ -7,6 +7,7 @@
 import { UsageError } from '../config/flags.ts';
 import { ConfigError } from '../config/settings.ts';
 import { RuleError } from '../policy/rule.ts';
+import { wgCommand } from '../wireguard/cli.ts';
 import { auditVerify } from './audit-verify.ts';
 import { sandboxStart } from './start.ts';
 
@@ -24,6 +25,7 @@ export const COMMANDS: Command[] = [
     run: sandboxStart,
   },
   { path: ['audit', 'verify'], summary: 'check the hash chain of audit files', run: auditVerify },
+  { path: ['wg'], summary: 'WireGuard keys: genkey, pubkey, genpsk (as wg prints them)', run: wgCommand },
 ];
 
 function usage(): string {

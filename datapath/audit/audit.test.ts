@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { type AuditFields, GENESIS_HASH, sealRecord, sha256Hex, verifyLines } from './record.ts';
+import { AuditWriter, auditFiles } from './writer.ts';
+
+const fields = (i: number): AuditFields => ({
+  event: 'decision',
+  conn: `c-${i}`,
+  session: null,
+  dir: 'egress',
+  proto: 'socks5',
+  src: '127.0.0.1:5000',
+  host: 'example.com',
+  port: 443,
+  resolved: ['192.0.2.1'],
+  dialed: null,
+  path: null,
+  decision: 'allow',
+  rule: 'allow example.com:443',
+  reason: 'rule',
+  reply: null,
+  bytesUp: null,
+  bytesDown: null,
+  durationMs: null,
+});
+
+test('a sealed line hashes its own body, so any verifier can recompute it from the bytes', () => {
+  const { line, hash } = sealRecord(
+    { time: '2026-01-01T00:00:00.000Z', seq: 1, sandbox: 's' },
+    fields(1),
+    GENESIS_HASH,
+  );
+  assert.ok(line.endsWith(`,"hash":"${hash}"}`));
+  assert.equal(sha256Hex(`${line.slice(0, -75)}}`), hash);
+  const rec = JSON.parse(line);
+  assert.deepEqual(Object.keys(rec).slice(0, 5), ['v', 'time', 'seq', 'sandbox', 'event']);
+  assert.equal(rec.prev, GENESIS_HASH);
+});
+
+test('the writer chains, rotates at the size limit keeping N files, resumes after restart, files are 0600', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lattice-audit-'));
+  try {
+    const path = join(dir, 'a.jsonl');
+    let w = new AuditWriter({ path, sandbox: 's', maxBytes: 2000, maxFiles: 2 });
+    for (let i = 0; i < 10; i++) assert.equal(w.append(fields(i)), true);
+    w.close();
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    // restart: the chain continues from the last record on disk
+    w = new AuditWriter({ path, sandbox: 's', maxBytes: 2000, maxFiles: 2 });
+    for (let i = 10; i < 14; i++) w.append(fields(i));
+    w.close();
+    assert.equal(w.status.seq, 14);
+    assert.ok(w.status.rotations > 0);
+    const files = auditFiles(path, 2);
+    assert.deepEqual(files, [`${path}.2`, `${path}.1`, path]);
+    assert.equal(readdirSync(dir).length, 3, 'older files were deleted');
+    // the kept files verify as one chain, oldest first
+    let anchor = null;
+    for (const f of files) {
+      const r = verifyLines(readFileSync(f, 'utf8').split('\n'), anchor);
+      assert.ok(r.ok, JSON.stringify(r));
+      anchor = r.last;
+    }
+    assert.equal(anchor?.seq, 14);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a write failure is reported, never thrown', () => {
+  const w = new AuditWriter({ path: '/dev/full', sandbox: 's', maxBytes: 1000, maxFiles: 1 });
+  assert.equal(w.append(fields(1)), false);
+  assert.equal(w.status.healthy, false);
+  assert.match(w.status.lastError ?? '', /ENOSPC/);
+  assert.equal(w.status.writeErrors, 1);
+  const missing = new AuditWriter({
+    path: '/nonexistent-dir/x.jsonl',
+    sandbox: 's',
+    maxBytes: 1000,
+    maxFiles: 1,
+  });
+  assert.equal(missing.append(fields(1)), false);
+  assert.match(missing.status.lastError ?? '', /ENOENT/);
+});
+
+test('verification catches edits, removals and reordering', () => {
+  const lines: string[] = [];
+  let prev = GENESIS_HASH;
+  for (let i = 1; i <= 4; i++) {
+    const s = sealRecord({ time: '2026-01-01T00:00:00.000Z', seq: i, sandbox: 's' }, fields(i), prev);
+    lines.push(s.line);
+    prev = s.hash;
+  }
+  assert.deepEqual(verifyLines(lines, null), {
+    ok: true,
+    records: 4,
+    first: 1,
+    last: { seq: 4, hash: prev },
+  });
+  const edited = [...lines];
+  edited[1] = edited[1].replace('"allow"', '"deny"');
+  assert.deepEqual(verifyLines(edited, null), {
+    ok: false,
+    line: 2,
+    why: 'hash does not match the line (edited?)',
+  });
+  assert.equal((verifyLines([lines[0], lines[2]], null) as { line: number }).line, 2);
+  assert.equal((verifyLines([lines[1], lines[0]], null) as { line: number }).line, 2);
+  assert.equal(verifyLines(['{"not":"sealed"}'], null).ok, false);
+});
