@@ -136,16 +136,35 @@ export async function queryAudit(nc: NatsConnection, q: AuditQuery): Promise<Aud
   }
 }
 
-/** Keeps the last heartbeat time per `namespace/name`. */
+/** What a datapath sends on its heartbeat subject. */
+export interface Heartbeat {
+  /** The netmap version the datapath has applied (0: none yet). */
+  netmapVersion?: number;
+  /** Set on (re)connect: the datapath asks for its current netmap now. */
+  needNetmap?: boolean;
+}
+
+/**
+ * Keeps the last heartbeat time per `namespace/name`, and passes requests for a netmap on (a
+ * datapath that just connected cannot have seen the last one published).
+ */
 export class Presence {
   readonly lastSeen = new Map<string, number>();
 
-  subscribe(nc: NatsConnection): void {
+  subscribe(nc: NatsConnection, onNeedNetmap: (namespace: string, name: string) => void): void {
     const sub = nc.subscribe(HEARTBEAT_WILDCARD);
     (async () => {
       for await (const m of sub) {
-        const [, , ns, name] = m.subject.split('.');
-        this.lastSeen.set(`${ns}/${name.replaceAll('_', '.')}`, Date.now());
+        const [, , ns, token] = m.subject.split('.');
+        const name = token.replaceAll('_', '.');
+        this.lastSeen.set(`${ns}/${name}`, Date.now());
+        let hb: Heartbeat = {};
+        try {
+          hb = m.json();
+        } catch {
+          hb = {};
+        }
+        if (hb?.needNetmap === true) onNeedNetmap(ns, name);
       }
     })().catch(() => {});
   }

@@ -88,7 +88,13 @@ export class ControlPlane implements IdentityRevoker {
     await ensureAuditStream(this.bus.nc);
     // A restarted nats-server only knows the preloaded account JWT: push ours (with revocations).
     await this.revocations.push(new Date());
-    this.presence.subscribe(this.bus.nc);
+    this.presence.subscribe(this.bus.nc, (ns, name) => {
+      this.publisher
+        .publishOne(ns, name)
+        .catch((err) =>
+          this.log('warn', 'netmap publish failed', { namespace: ns, name, error: String(err) }),
+        );
+    });
     this.publisher.start();
     const { server, url } = await startHttpServer(this.routes(), {
       host: this.o.host ?? '127.0.0.1',
@@ -243,9 +249,11 @@ export class ControlPlane implements IdentityRevoker {
   async revoke(sandbox: SandboxIdentity): Promise<void> {
     const claims = await this.store.listClaims(sandbox.uid);
     const keys = claims.map((c) => c.busPublicKey).filter((k) => k);
+    // Tell the sandbox first (its connection is cut by the credential revocation right after),
+    // then release the address so the peers' next netmap drops it.
+    await this.publisher.publishRevocation(sandbox.namespace, sandbox.name, 'sandbox deleted');
     await this.revocations.revoke(keys, new Date());
     for (const c of claims) await this.store.deleteClaim(c.ip);
-    this.publisher.publishRevocation(sandbox.namespace, sandbox.name, 'sandbox deleted');
     this.publisher.kick();
     this.log('info', 'sandbox identity revoked', {
       namespace: sandbox.namespace,

@@ -118,12 +118,23 @@ export class NetmapPublisher {
     await nc.flush();
   }
 
+  /** Publishes one sandbox's current netmap now, changed or not (it asked for it). */
+  async publishOne(namespace: string, name: string): Promise<void> {
+    const nc = this.nc;
+    if (!nc || nc.isClosed()) return;
+    const map = await this.netmapFor(namespace, name);
+    if (!map) return;
+    publishJson(nc, netmapSubject(map.self), map);
+    this.last.set(`${namespace}/${name}`, map);
+  }
+
   /** Tells a sandbox at once that its identity is gone (it stops using the overlay). */
-  publishRevocation(namespace: string, name: string, reason: string): void {
+  async publishRevocation(namespace: string, name: string, reason: string): Promise<void> {
     const nc = this.nc;
     if (!nc || nc.isClosed()) return;
     const msg: Revocation = { type: 'revoked', version: Date.now(), reason };
     publishJson(nc, netmapSubject({ namespace, name }), msg);
     this.last.delete(`${namespace}/${name}`);
+    await nc.flush().catch(() => {});
   }
 }
