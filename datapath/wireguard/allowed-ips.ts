@@ -11,8 +11,11 @@ export interface Cidr {
   prefix: number;
 }
 
-/** Parses `10.0.0.0/8`, `fd00::/64` or a bare address (a host route); the host bits are cleared. */
-export function parseCidr(text: string): Cidr {
+/**
+ * Parses `10.0.0.0/8`, `fd00::/64` or a bare address (a host route). The host bits are cleared
+ * unless `keepHostBits` (an interface address such as 10.8.0.5/24 names the host and its network).
+ */
+export function parseCidr(text: string, keepHostBits = false): Cidr {
   const t = text.trim();
   const slash = t.indexOf('/');
   const addrText = slash < 0 ? t : t.slice(0, slash);
@@ -30,6 +33,7 @@ export function parseCidr(text: string): Cidr {
       throw new CidrError(`bad prefix length in ${JSON.stringify(text)}`);
     prefix = Number(p);
   }
+  if (keepHostBits) return { address, prefix };
   for (let bit = prefix; bit < max; bit++) address[bit >> 3] &= ~(0x80 >> (bit & 7));
   return { address, prefix };
 }

@@ -152,7 +152,7 @@ export class WireGuardCore {
     if (Buffer.from(cfg.publicKey).equals(this.#local.publicKey)) {
       throw new WireGuardConfigError('a peer cannot have our own public key');
     }
-    const cidrs = (cfg.allowedIps ?? []).map(parseCidr);
+    const cidrs = (cfg.allowedIps ?? []).map((c) => parseCidr(c));
     let peer: Peer;
     try {
       peer = new Peer(
@@ -179,7 +179,7 @@ export class WireGuardCore {
   updatePeer(publicKey: string, change: Omit<PeerConfig, 'publicKey'>): void {
     const peer = this.#mustPeer(publicKey);
     if (change.allowedIps !== undefined) {
-      const cidrs = change.allowedIps.map(parseCidr);
+      const cidrs = change.allowedIps.map((c) => parseCidr(c));
       this.#routes.removeValue(peer);
       for (const c of cidrs) this.#routes.insert(c, peer);
     }

@@ -1,5 +1,5 @@
 // WireGuard keys in the format `wg` reads and prints: 32 bytes as 44 characters of standard base64.
-import { generatePrivateKey, KEY_LENGTH, publicKeyOf } from './crypto/primitives.ts';
+import { generatePrivateKey, KEY_LENGTH, publicKeyOf, randomBytes } from './crypto/primitives.ts';
 
 export class KeyFormatError extends Error {
   override name = 'KeyFormatError';
@@ -29,4 +29,9 @@ export function genkey(): string {
 /** `wg pubkey`: the public key of a base64 private key. */
 export function pubkey(privateKeyBase64: string): string {
   return encodeKey(publicKeyOf(decodeKey(privateKeyBase64, 'private key')));
+}
+
+/** `wg genpsk`: 32 random bytes (not clamped: it is no curve scalar) in base64. */
+export function genpsk(): string {
+  return encodeKey(randomBytes(KEY_LENGTH));
 }
