@@ -46,3 +46,11 @@ test('the semaphore never runs more than its limit at once', async () => {
   assert.equal(peak, 2);
   assert.equal(s.active, 0);
 });
+
+test('write accounting names the resource a path addresses', async () => {
+  const { resourceOf } = await import('./metrics.ts');
+  assert.equal(resourceOf('/api/v1/namespaces/ns/pods/x/status'), 'pods');
+  assert.equal(resourceOf('/apis/coordination.k8s.io/v1/namespaces/lattice-system/leases/l'), 'leases');
+  assert.equal(resourceOf('/apis/lattice.io/v1alpha1/namespaces/ns/latticesandboxes'), 'latticesandboxes');
+  assert.equal(resourceOf('/api/v1/namespaces/x'), 'namespaces');
+});

@@ -33,7 +33,7 @@ export type WatchEvent = {
 };
 
 /** Observes every request: method and the result class (for API request metrics). */
-export type RequestObserver = (method: string, status: number | 'error') => void;
+export type RequestObserver = (method: string, status: number | 'error', path: string) => void;
 
 export type RequestOptions = {
   query?: Record<string, string | number | boolean | undefined>;
@@ -73,7 +73,7 @@ export class KubeClient {
     const res = await this.#send(method, path, opts);
     const text = await readAll(res);
     const status = res.statusCode ?? 0;
-    this.observe?.(method, status);
+    this.observe?.(method, status, path);
     let body: unknown;
     try {
       body = text.length > 0 ? JSON.parse(text) : undefined;
@@ -109,14 +109,14 @@ export class KubeClient {
     const status = res.statusCode ?? 0;
     if (status !== 200) {
       const text = await readAll(res);
-      this.observe?.('WATCH', status);
+      this.observe?.('WATCH', status, path);
       let b: { reason?: string; message?: string } = {};
       try {
         b = JSON.parse(text);
       } catch {}
       throw new ApiError('WATCH', path, status, b.reason ?? 'Unknown', b.message ?? text.slice(0, 500));
     }
-    this.observe?.('WATCH', status);
+    this.observe?.('WATCH', status, path);
     await new Promise<void>((resolve, reject) => {
       let buf = '';
       let idle: NodeJS.Timeout;
@@ -200,7 +200,7 @@ export class KubeClient {
         req.destroy(new Error(`${method} ${url.pathname}: timed out`)),
       );
       req.on('error', (e) => {
-        this.observe?.(method, 'error');
+        this.observe?.(method, 'error', path);
         reject(e);
       });
       req.end(payload);

@@ -46,7 +46,7 @@ export class Manager {
   constructor(o: ManagerOptions) {
     this.#o = o;
     this.client = new KubeClient(o.kubeConfig);
-    this.client.observe = (m, s) => this.metrics.observeRequest(m, s);
+    this.client.observe = (m, s, p) => this.metrics.observeRequest(m, s, p);
     this.identity = o.leaderElection?.identity ?? `${hostname()}_${process.pid}`;
     this.events = new EventRecorder(
       this.client,

@@ -98,11 +98,30 @@ export class RuntimeMetrics {
     };
   }
 
-  /** Writes (POST/PUT/PATCH/DELETE) sent to the apiserver by this process; tests read it. */
-  writeCount = 0;
+  /** Writes (POST/PUT/PATCH/DELETE) sent to the apiserver, by resource (plural); tests read it. */
+  readonly writes = new Map<string, number>();
 
-  observeRequest(method: string, code: number | 'error'): void {
+  observeRequest(method: string, code: number | 'error', path: string): void {
     this.requests.inc({ method, code: String(code) });
-    if (method === 'POST' || method === 'PUT' || method === 'PATCH' || method === 'DELETE') this.writeCount++;
+    if (method === 'POST' || method === 'PUT' || method === 'PATCH' || method === 'DELETE') {
+      const r = resourceOf(path);
+      this.writes.set(r, (this.writes.get(r) ?? 0) + 1);
+    }
   }
+
+  /** Writes to everything but the leader-election Lease (whose renewals are writes by design). */
+  get writeCount(): number {
+    let n = 0;
+    for (const [r, v] of this.writes) if (r !== 'leases') n += v;
+    return n;
+  }
+}
+
+/** "/api/v1/namespaces/ns/pods/x/status" → "pods". */
+export function resourceOf(path: string): string {
+  const parts = path.split('?')[0].split('/').filter(Boolean);
+  const i = parts[0] === 'api' ? 2 : 3;
+  const rest = parts.slice(i);
+  if (rest[0] === 'namespaces' && rest.length > 2) return rest[2];
+  return rest[0] ?? '';
 }
