@@ -394,7 +394,8 @@ test('timer: persistent keepalive sends every N seconds of idleness', () => {
 test('cryptokey routing: longest prefix picks the peer; a spoofed inner source is dropped', () => {
   const p = pair();
   const privC = generatePrivateKey();
-  p.a.updatePeer(p.pubB, { allowedIps: ['10.0.0.0/8'] });
+  p.a.updatePeer(p.pubB, { allowedIps: ['10.0.0.0/8', 'fd00::1/64'] });
+  assert.deepEqual(p.a.peerStats()[0].allowedIps, ['10.0.0.0/8', 'fd00::/64']);
   p.a.addPeer({
     publicKey: publicKeyOf(privC),
     endpoint: { address: '192.0.2.3', port: 1 },
