@@ -26,6 +26,8 @@ import { ProxyServer } from '../proxy/server.ts';
 import { ConnectionTracker } from '../proxy/tracker.ts';
 import { createLogger, type Logger } from './log.ts';
 import { type Datapath, type RunningPart, registeredParts } from './parts.ts';
+// Parts register themselves when imported: the overlay (--wg-config: WireGuard + netstack).
+import '../overlay/part.ts';
 
 type Phase = 'starting' | 'running' | 'draining' | 'stopped';
 

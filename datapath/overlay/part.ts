@@ -1,0 +1,125 @@
+// The overlay part of `lattice sandbox start`: with `--wg-config FILE` (wg-quick format) it opens the
+// WireGuard device (`--wg-port` overrides ListenPort), puts the userspace netstack on the interface
+// addresses, routes dials to the peers' allowed IPs through it, listens for every forward on the
+// overlay address, and adds the netstack and peers to /status and /metrics.
+// Without --wg-config it does nothing (standalone datapath, or enrollment brings the overlay).
+
+import { type Datapath, type RunningPart, registerDatapathPart } from '../cli/parts.ts';
+import type { ForwardSpec } from '../config/settings.ts';
+import type { DialRoute } from '../dial/dialer.ts';
+import { Forwarder } from '../forward/forwarder.ts';
+import { formatAddress } from '../netstack/ip/address.ts';
+import { NetstackRuntime } from '../netstack/runtime.ts';
+import type { Netstack } from '../netstack/stack.ts';
+import { type IPAddress, inPrefix, normalise } from '../policy/address.ts';
+import { parseRule } from '../policy/rule.ts';
+import { WireGuardDevice } from '../wireguard/device.ts';
+import { loadWgQuickConfig } from '../wireguard/wg-quick-file.ts';
+import { OverlayDialer } from './dialer.ts';
+import { OverlayListener } from './listener.ts';
+import { registerNetstackMetrics } from './metrics.ts';
+
+/** TCP keepalive on overlay connections: a peer that vanishes is noticed within ~35 s even when idle. */
+const OVERLAY_KEEPALIVE = { idleMs: 15_000, intervalMs: 5_000, probes: 4 };
+
+export class OverlayConfigError extends Error {
+  override name = 'OverlayConfigError';
+}
+
+function parsePort(text: string): number {
+  const n = Number(text);
+  if (!/^[0-9]+$/.test(text) || n < 0 || n > 65535)
+    throw new OverlayConfigError(`--wg-port ${text}: not a port`);
+  return n;
+}
+
+function cidrOf(text: string): { network: IPAddress; prefix: number } {
+  const r = parseRule(text.includes('/') ? text : `${text}/${text.includes(':') ? 128 : 32}`, 'allow');
+  if (r.target.kind !== 'cidr') throw new OverlayConfigError(`allowed IP ${text} is not a CIDR`);
+  return { network: r.target.network, prefix: r.target.prefix };
+}
+
+export async function startOverlay(dp: Datapath): Promise<RunningPart | undefined> {
+  const file = dp.settings.extra['wg-config'];
+  if (file === undefined) {
+    if (dp.settings.extra['wg-port'] !== undefined) dp.log.warn('--wg-port without --wg-config: no overlay');
+    return undefined;
+  }
+  const loaded = await loadWgQuickConfig(file);
+  for (const w of loaded.warnings) dp.log.warn(w);
+  const portFlag = dp.settings.extra['wg-port'];
+  const listenPort = portFlag !== undefined ? parsePort(portFlag) : loaded.device.listenPort;
+  const addresses = loaded.config.addresses.map((c) => Buffer.from(c.address));
+  if (addresses.length === 0)
+    throw new OverlayConfigError(`${file}: [Interface] Address is required for the netstack`);
+  const device = await WireGuardDevice.open({ ...loaded.device, listenPort });
+  const runtime = new NetstackRuntime({
+    addresses,
+    mtu: loaded.config.mtu ?? 1420,
+    send: (p) => {
+      device.send(p);
+    },
+    tcp: { keepalive: OVERLAY_KEEPALIVE },
+  });
+  device.onPacket((p) => runtime.receive(Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+
+  // Dial routes: one per peer, claiming its allowed IPs.
+  const routes: DialRoute[] = loaded.config.peers.map((peer) => {
+    const name = `overlay:${peerLabel(peer.publicKey)}`;
+    const cidrs = peer.allowedIps.map(cidrOf);
+    return {
+      name,
+      matches: (a: IPAddress) => {
+        const n = normalise(a).address;
+        return cidrs.some((c) => inPrefix(n, c.network, c.prefix));
+      },
+      dialer: new OverlayDialer(runtime, name),
+    };
+  });
+  dp.dialer.setRoutes(routes);
+
+  // Every forward also listens on each overlay address (the core keeps its local listener).
+  const forwarders: Forwarder[] = [];
+  for (const f of dp.settings.forwards as readonly ForwardSpec[]) {
+    for (const a of addresses) {
+      const fw = new Forwarder(f, dp.deps, dp.dialer, dp.resolver);
+      await fw.start(new OverlayListener(runtime, a, f.port, () => null));
+      forwarders.push(fw);
+    }
+  }
+
+  dp.status.section('overlay', () => ({
+    listenPort: device.port,
+    publicKey: device.publicKey,
+    addresses: loaded.config.addresses.map((c) => `${formatAddress(c.address)}/${c.prefix}`),
+    peers: device.peers(),
+    wireguardDrops: device.drops(),
+    forwards: forwarders.map((f) => ({ port: f.spec.port, listen: f.bound, ...f.counters })),
+  }));
+  let stack: Netstack | null = runtime.stack;
+  dp.status.section('netstack', () => (stack === null ? null : stack.snapshot()));
+  registerNetstackMetrics(dp.metrics.registry, () => stack);
+  dp.status.readiness('overlay', () => ({ ready: true, detail: `wireguard on udp ${device.port}` }));
+  dp.log.info('overlay up', {
+    wgPort: device.port,
+    peers: routes.map((r) => r.name),
+    forwards: forwarders.length,
+  });
+
+  return {
+    async stop() {
+      for (const f of forwarders) await f.stopAccepting();
+      dp.dialer.setRoutes([]);
+      runtime.close();
+      stack = null;
+      await device.close();
+    },
+  };
+}
+
+function peerLabel(publicKey: Buffer): string {
+  // wg-quick files name no peers; the start of the public key is what `wg show` users recognise.
+  return publicKey.toString('base64').slice(0, 8);
+}
+
+registerDatapathPart('overlay', startOverlay);
