@@ -64,7 +64,6 @@ export class Forwarder {
     const id = d.tracker.nextId();
     const started = Date.now();
     stream.on('error', () => stream.destroy());
-    const target = `${this.spec.targetHost}:${this.spec.targetPort}`;
     const rec: AuditFields = {
       event: 'decision',
       conn: id,
@@ -168,6 +167,5 @@ export class Forwarder {
       );
     }
     relay.start(null);
-    void target;
   }
 }
