@@ -440,3 +440,24 @@ test('peers: low-order keys, our own key and duplicates are refused; removal for
   assert.deepEqual(p.b.decapsulate(d, EP_A), { kind: 'dropped', reason: 'unknown-index' });
   assert.equal(p.b.peerStats().length, 0);
 });
+
+test('padding: to a multiple of 16, but a packet at the MTU is not padded past it', () => {
+  const p = pair();
+  handshake(p);
+  const sizes = [21, 1419, 1420].map((n) => {
+    const pkt = Buffer.alloc(n);
+    pkt.set(ping(IP_A, IP_B).subarray(0, 20));
+    pkt.writeUInt16BE(n, 2);
+    return send(p.a, pkt).length - 32;
+  });
+  assert.deepEqual(sizes, [32, 1420, 1420]);
+});
+
+test('destroy wipes sessions and peers', () => {
+  const p = pair();
+  handshake(p);
+  const d = send(p.a, ping(IP_A, IP_B));
+  p.b.destroy();
+  assert.deepEqual(p.b.decapsulate(d, EP_A), { kind: 'dropped', reason: 'unknown-index' });
+  assert.equal(p.b.peerStats().length, 0);
+});

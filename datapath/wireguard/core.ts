@@ -66,6 +66,8 @@ export interface CoreOptions {
   underLoadThreshold?: number;
   /** Inner packets kept per peer while waiting for a handshake (wireguard-go: 128). */
   maxStagedPackets?: number;
+  /** Tunnel MTU: inner packets are padded to a multiple of 16 but never past it (default 1420). */
+  mtu?: number;
   /** Random source for jitter in [0, 1); tests may fix it. */
   random?: () => number;
 }
@@ -111,6 +113,7 @@ export class WireGuardCore {
   readonly #random: () => number;
   readonly #underLoadThreshold: number;
   readonly #maxStaged: number;
+  readonly #mtu: number;
   readonly #peers = new Map<string, Peer>();
   readonly #byPublicKeyHex = new Map<string, Peer>();
   readonly #routes = new AllowedIps<Peer>();
@@ -138,6 +141,7 @@ export class WireGuardCore {
     this.#random = opts.random ?? Math.random;
     this.#underLoadThreshold = opts.underLoadThreshold ?? 64;
     this.#maxStaged = opts.maxStagedPackets ?? 128;
+    this.#mtu = opts.mtu ?? 1420;
   }
 
   get publicKey(): string {
@@ -299,7 +303,8 @@ export class WireGuardCore {
   /** Encrypts into a ring buffer (no allocation once the ring is warm) and runs the send-side timers. */
   #seal(peer: Peer, kp: Keypair, packet: Uint8Array, now: number, out?: Buffer): Buffer {
     const len = packet.length;
-    const padded = len === 0 ? 0 : (len + 15) & ~15;
+    // Padding hides the exact length; it stops at the MTU so a full-size packet stays full-size.
+    const padded = Math.min((len + 15) & ~15, Math.max(len, this.#mtu));
     const total = TRANSPORT_HEADER_LENGTH + padded + 16;
     let buf = out;
     if (!buf) {
@@ -737,6 +742,13 @@ export class WireGuardCore {
     peer.previous = peer.current = peer.next = null;
     peer.retransmitAt = peer.keepaliveAt = peer.newHandshakeAt = peer.zeroKeysAt = Number.POSITIVE_INFINITY;
     peer.staged = [];
+  }
+
+  /** Wipes every key this core holds (sessions, handshakes, preshared keys, our private key). */
+  destroy(): void {
+    for (const key of [...this.#peers.keys()]) this.removePeer(key);
+    this.#outbox.length = 0;
+    zero(this.#local.privateKey);
   }
 
   #mustPeer(publicKey: string): Peer {

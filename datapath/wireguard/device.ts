@@ -28,6 +28,8 @@ export interface DeviceOptions {
   peers?: PeerConfig[];
   clock?: Clock;
   timings?: Partial<Timings>;
+  /** Tunnel MTU (default 1420): the largest inner packet the netstack should send. */
+  mtu?: number;
   /** How often timers are checked, ms (default 100). */
   tickMs?: number;
   /** Socket send and receive buffer size (default 4 MiB, capped by the kernel). */
@@ -147,6 +149,7 @@ export class WireGuardDevice {
     this.#closed = true;
     clearInterval(this.#timer);
     await new Promise<void>((resolve) => this.#socket.close(() => resolve()));
+    this.core.destroy();
   }
 
   #receive(msg: Buffer, rinfo: dgram.RemoteInfo): void {
