@@ -6,6 +6,8 @@
 //   --leader-elect true|false         LEADER_ELECT      default true
 //   --leader-election-id NAME         LEADER_ELECTION_ID         Lease name; default lattice-operator
 //   --leader-election-namespace NS    POD_NAMESPACE     Lease namespace; default lattice-system
+//   --leader-elect-lease-duration S   (15)  --leader-elect-renew-deadline S (10)  --leader-elect-retry-period S (2)
+//                                     seconds; a standby takes over at most lease-duration after the leader dies
 //   --server-url URL                  LATTICE_SERVER_URL   control-plane URL the datapaths enroll at;
 //                                     default http://lattice-control-plane.lattice-system.svc:8080
 //   --datapath-image IMAGE            LATTICE_DATAPATH_IMAGE   pin the datapath image for every sandbox
@@ -25,6 +27,9 @@ const { values } = parseArgs({
     'leader-elect': { type: 'string' },
     'leader-election-id': { type: 'string' },
     'leader-election-namespace': { type: 'string' },
+    'leader-elect-lease-duration': { type: 'string' },
+    'leader-elect-renew-deadline': { type: 'string' },
+    'leader-elect-retry-period': { type: 'string' },
     'server-url': { type: 'string' },
     'datapath-image': { type: 'string' },
     workers: { type: 'string' },
@@ -45,6 +50,17 @@ if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
 }
 const elect = (values['leader-elect'] ?? env.LEADER_ELECT ?? 'true') !== 'false';
 const log = createLogger(level, { component: 'lattice-operator' });
+const seconds = (flag: string, fallback: number): number => {
+  const v = Number(values[flag as keyof typeof values] ?? fallback);
+  if (!(v > 0 && v <= 3600)) {
+    console.error(`--${flag} must be a number of seconds between 0 and 3600`);
+    process.exit(2);
+  }
+  return v * 1000;
+};
+const leaseMs = seconds('leader-elect-lease-duration', 15);
+const renewDeadlineMs = seconds('leader-elect-renew-deadline', 10);
+const retryMs = seconds('leader-elect-retry-period', 2);
 
 try {
   const manager = await startOperator({
@@ -56,6 +72,9 @@ try {
           id: values['leader-election-id'] ?? env.LEADER_ELECTION_ID ?? 'lattice-operator',
           namespace: values['leader-election-namespace'] ?? env.POD_NAMESPACE ?? 'lattice-system',
           identity: `${env.POD_NAME ?? hostname()}_${process.pid}`,
+          leaseMs,
+          renewDeadlineMs,
+          retryMs,
         }
       : undefined,
     serverURL:
