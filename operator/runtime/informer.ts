@@ -42,6 +42,8 @@ export class Informer {
   #syncWaiters: (() => void)[] = [];
   #loop: Promise<void> | undefined;
   #resync: NodeJS.Timeout | undefined;
+  #watchAbort: AbortController | undefined;
+  #resumeFrom: string | undefined;
 
   constructor(client: KubeClient, ref: ResourceRef, opts: InformerOptions) {
     this.#client = client;
@@ -84,6 +86,15 @@ export class Informer {
     await this.#loop;
   }
 
+  /**
+   * Drops the current watch and resumes from `rv` — what happens after a process restart that
+   * persisted its position. Tests use it with a long-gone version to force a real 410 Gone.
+   */
+  restartWatchFrom(rv: string): void {
+    this.#resumeFrom = rv;
+    this.#watchAbort?.abort();
+  }
+
   get(key: string): KubeObject | undefined {
     return this.store.get(key);
   }
@@ -99,19 +110,28 @@ export class Informer {
           await this.#list(path);
           needList = false;
         }
+        if (this.#resumeFrom !== undefined) {
+          this.#rv = this.#resumeFrom;
+          this.#resumeFrom = undefined;
+        }
         const timeout = this.#opts.watchTimeoutSeconds ?? 240 + Math.floor(Math.random() * 60);
-        await this.#client.watch(
-          path,
-          {
-            resourceVersion: this.#rv,
-            allowWatchBookmarks: true,
-            timeoutSeconds: timeout,
-            labelSelector: this.#opts.labelSelector,
-          },
-          (e) => this.#onEvent(e),
-          this.#abort.signal,
-          this.#opts.idleMs ?? (timeout + 30) * 1000,
-        );
+        this.#watchAbort = new AbortController();
+        const onStop = () => this.#watchAbort?.abort();
+        this.#abort.signal.addEventListener('abort', onStop, { once: true });
+        await this.#client
+          .watch(
+            path,
+            {
+              resourceVersion: this.#rv,
+              allowWatchBookmarks: true,
+              timeoutSeconds: timeout,
+              labelSelector: this.#opts.labelSelector,
+            },
+            (e) => this.#onEvent(e),
+            this.#watchAbort.signal,
+            this.#opts.idleMs ?? (timeout + 30) * 1000,
+          )
+          .finally(() => this.#abort.signal.removeEventListener('abort', onStop));
         failures = 0;
         this.#opts.onRestart?.('rewatch');
       } catch (e) {

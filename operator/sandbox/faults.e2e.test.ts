@@ -130,6 +130,7 @@ test('the kube-apiserver restarted mid-run: the operator converges without dupli
   const before = (await sandboxes(ns.name)).find((s) => s.metadata.name === 'before')!;
   assert.equal(before.status!.podName, statusBefore!.podName);
   assert.equal(before.status!.observedGeneration, statusBefore!.observedGeneration);
+  t.diagnostic(`watch restarts: ${JSON.stringify((await op.metrics.watchRestarts.get()).values)}`);
 });
 
 test('the leader killed: the standby takes the Lease and converges, no duplicate Pods, no lost status', async (t) => {
