@@ -42,6 +42,8 @@ export function formatCidr(c: Cidr): string {
   return `${formatAddress(c.address)}/${c.prefix}`;
 }
 
+const CACHE_SLOTS = 64;
+
 class Node<T> {
   value: T | undefined = undefined;
   zero: Node<T> | undefined = undefined;
@@ -51,8 +53,13 @@ class Node<T> {
 export class AllowedIps<T> {
   #v4 = new Node<T>();
   #v6 = new Node<T>();
+  // A small direct-mapped cache of IPv4 lookups (a tunnel sees few distinct addresses, each for many
+  // packets); cleared whenever the table changes. -1 marks an empty slot.
+  #cacheKeys = new Float64Array(CACHE_SLOTS).fill(-1);
+  #cacheValues: (T | undefined)[] = new Array(CACHE_SLOTS);
 
   insert(cidr: Cidr, value: T): void {
+    this.#cacheKeys.fill(-1);
     let n = cidr.address.length === 4 ? this.#v4 : this.#v6;
     for (let bit = 0; bit < cidr.prefix; bit++) {
       const one = (cidr.address[bit >> 3] & (0x80 >> (bit & 7))) !== 0;
@@ -64,6 +71,21 @@ export class AllowedIps<T> {
 
   /** The value of the longest prefix containing `address` (4 or 16 bytes, read from `offset`). */
   lookup(address: Uint8Array, offset = 0, length = address.length - offset): T | undefined {
+    if (length === 4) {
+      const key =
+        address[offset] * 0x100_0000 +
+        ((address[offset + 1] << 16) | (address[offset + 2] << 8) | address[offset + 3]);
+      const slot = (address[offset + 3] ^ address[offset + 2]) & (CACHE_SLOTS - 1);
+      if (this.#cacheKeys[slot] === key) return this.#cacheValues[slot];
+      const value = this.#walk(address, offset, 4);
+      this.#cacheKeys[slot] = key;
+      this.#cacheValues[slot] = value;
+      return value;
+    }
+    return this.#walk(address, offset, length);
+  }
+
+  #walk(address: Uint8Array, offset: number, length: number): T | undefined {
     let n: Node<T> | undefined = length === 4 ? this.#v4 : this.#v6;
     let best = n.value;
     const bits = length * 8;
@@ -77,6 +99,7 @@ export class AllowedIps<T> {
 
   /** Removes every prefix that maps to `value`. */
   removeValue(value: T): void {
+    this.#cacheKeys.fill(-1);
     const walk = (n: Node<T> | undefined): void => {
       if (!n) return;
       if (n.value === value) n.value = undefined;

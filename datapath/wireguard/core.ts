@@ -103,6 +103,23 @@ function dropped(reason: DropReason): DecapsulateResult {
 const SOURCE_RATE_PER_SECOND = 20;
 const SOURCE_BURST = 5;
 const OUT_RING = 256;
+
+/** An output buffer with the views encryption needs: whole datagram, plaintext area, ciphertext+tag. */
+interface SealViews {
+  buffer: Buffer;
+  datagram: Buffer;
+  plaintext: Buffer;
+  ciphertext: Buffer;
+}
+
+function sealViews(buffer: Buffer, total: number): SealViews {
+  return {
+    buffer,
+    datagram: buffer.subarray(0, total),
+    plaintext: buffer.subarray(TRANSPORT_HEADER_LENGTH, total - 16),
+    ciphertext: buffer.subarray(TRANSPORT_HEADER_LENGTH, total),
+  };
+}
 const MAX_INNER_PACKET = 65535;
 
 export class WireGuardCore {
@@ -120,7 +137,7 @@ export class WireGuardCore {
   /** Local index → the peer and, for sessions, the keypair; handshakes are found via peer.handshake. */
   readonly #indices = new Map<number, { peer: Peer; keypair: Keypair | null }>();
   readonly #outbox: Outgoing[] = [];
-  readonly #ring: Buffer[] = [];
+  readonly #ring: SealViews[] = [];
   #ringPos = 0;
   #handshakeWindowStart = 0;
   #handshakeWindowCount = 0;
@@ -306,25 +323,29 @@ export class WireGuardCore {
     // Padding hides the exact length; it stops at the MTU so a full-size packet stays full-size.
     const padded = Math.min((len + 15) & ~15, Math.max(len, this.#mtu));
     const total = TRANSPORT_HEADER_LENGTH + padded + 16;
-    let buf = out;
-    if (!buf) {
+    let v: SealViews;
+    if (out) {
+      v = sealViews(out, total);
+    } else {
+      // Ring slot: the buffer and its three views are reused while packets keep the same size
+      // (the common case), so a steady stream allocates nothing at all.
       const slot = this.#ringPos;
       this.#ringPos = (slot + 1) % OUT_RING;
-      buf = this.#ring[slot];
-      if (!buf || buf.length < total) {
-        buf = Buffer.allocUnsafe(Math.max(total, 1500));
-        this.#ring[slot] = buf;
+      v = this.#ring[slot];
+      if (!v || v.datagram.length !== total) {
+        const buf = v && v.buffer.length >= total ? v.buffer : Buffer.allocUnsafe(Math.max(total, 1500));
+        v = sealViews(buf, total);
+        this.#ring[slot] = v;
       }
     }
-    const d = buf.subarray(0, total);
+    const d = v.datagram;
     writeU32(d, 0, MESSAGE_TRANSPORT);
     writeU32(d, TRANSPORT_RECEIVER, kp.remoteIndex);
     const counter = kp.sendCounter++;
     writeCounter(d, TRANSPORT_COUNTER, counter);
-    const body = d.subarray(TRANSPORT_HEADER_LENGTH, TRANSPORT_HEADER_LENGTH + padded);
-    body.set(packet);
-    body.fill(0, len);
-    aeadSeal(kp.sendKey, counter, body, null, d.subarray(TRANSPORT_HEADER_LENGTH));
+    d.set(packet, TRANSPORT_HEADER_LENGTH);
+    if (padded > len) d.fill(0, TRANSPORT_HEADER_LENGTH + len, TRANSPORT_HEADER_LENGTH + padded);
+    aeadSeal(kp.sendKey, counter, v.plaintext, null, v.ciphertext);
     peer.txBytes += total;
     this.#onAuthenticatedSent(peer, now);
     if (len > 0) this.#onDataSent(peer, now);
@@ -617,7 +638,8 @@ export class WireGuardCore {
     if (length > plain.length || length < (version === 4 ? 20 : 40)) return dropped('bad-inner-packet');
     if (source !== peer) return dropped('source-not-allowed');
     this.#onDataReceived(peer, now);
-    return { kind: 'deliver', packet: plain.subarray(0, length), peer: peer.publicKeyBase64 };
+    const packet = length === plain.length ? plain : plain.subarray(0, length);
+    return { kind: 'deliver', packet, peer: peer.publicKeyBase64 };
   }
 
   // ---- timers -----------------------------------------------------------------------------------
