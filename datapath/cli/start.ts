@@ -26,7 +26,9 @@ import { ProxyServer } from '../proxy/server.ts';
 import { ConnectionTracker } from '../proxy/tracker.ts';
 import { createLogger, type Logger } from './log.ts';
 import { type Datapath, type RunningPart, registeredParts } from './parts.ts';
-// Parts register themselves when imported: the overlay (--wg-config: WireGuard + netstack).
+// Parts register themselves when imported: the overlay (--wg-config: WireGuard + netstack) and the
+// enrolled datapath (--server-url: credentials, overlay from the netmap, bus, audit streaming).
+import '../enroll/part.ts';
 import '../overlay/part.ts';
 
 type Phase = 'starting' | 'running' | 'draining' | 'stopped';
