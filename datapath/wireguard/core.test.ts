@@ -5,9 +5,12 @@ import { test } from 'node:test';
 import { buildEchoRequest } from '../netstack/icmp/echo.ts';
 import { parseAddress } from '../netstack/ip/address.ts';
 import { ManualClock } from './clock.ts';
+import { CookieGenerator } from './cookie.ts';
 import { type DecapsulateResult, type Endpoint, type Outgoing, WireGuardCore } from './core.ts';
-import { generatePrivateKey, publicKeyOf } from './crypto/primitives.ts';
+import { generatePrivateKey, hash, publicKeyOf } from './crypto/primitives.ts';
 import { WireGuardConfigError } from './errors.ts';
+import { LABEL_MAC1 } from './handshake.ts';
+import { Keypair } from './keypair.ts';
 import { encodeKey } from './keys.ts';
 import { INITIATION_LENGTH } from './messages.ts';
 
@@ -311,6 +314,38 @@ test('timer: a passive keepalive follows received data after 10 s of silence', (
   assert.deepEqual(p.a.decapsulate(ka.data, EP_B), { kind: 'handled' });
 });
 
+test('timer: data arriving while a keepalive is pending earns one more keepalive interval', () => {
+  const p = pair();
+  connect(p);
+  p.b.decapsulate(send(p.a, ping(IP_A, IP_B, 1)), EP_A);
+  p.clock.advance(5000);
+  p.b.decapsulate(send(p.a, ping(IP_A, IP_B, 2)), EP_A);
+  p.clock.advance(5000);
+  p.b.tick();
+  assert.equal(drain(p.b).length, 1);
+  p.clock.advance(10_000);
+  p.b.tick();
+  assert.equal(drain(p.b).length, 1);
+  p.clock.advance(10_000);
+  p.b.tick();
+  assert.equal(drain(p.b).length, 0);
+});
+
+test('timer: retransmissions carry up to 333 ms of jitter', () => {
+  const clock = new ManualClock();
+  const privB = generatePrivateKey();
+  const a = new WireGuardCore({ privateKey: generatePrivateKey(), clock, random: () => 0.999 });
+  a.addPeer({ publicKey: publicKeyOf(privB), endpoint: EP_B, allowedIps: ['10.0.0.2/32'] });
+  a.encapsulate(ping(IP_A, IP_B));
+  drain(a);
+  clock.advance(5331); // 5000 + floor(0.999 * 333)
+  a.tick();
+  assert.equal(drain(a).length, 0);
+  clock.advance(1);
+  a.tick();
+  assert.equal(drain(a).length, 1);
+});
+
 test('timer: sending data without hearing back for 15 s starts a new handshake', () => {
   const p = pair();
   connect(p);
@@ -451,6 +486,32 @@ test('padding: to a multiple of 16, but a packet at the MTU is not padded past i
     return send(p.a, pkt).length - 32;
   });
   assert.deepEqual(sizes, [32, 1420, 1420]);
+});
+
+test('an initiation whose ephemeral key is of low order is dropped, even with a valid MAC1', () => {
+  const p = pair();
+  p.a.encapsulate(ping(IP_A, IP_B));
+  const init = Buffer.from(drain(p.a)[0].data);
+  init.fill(0, 8, 40); // ephemeral := 0
+  const macs = new CookieGenerator(
+    hash(LABEL_MAC1, Buffer.from(p.pubB, 'base64')),
+    Buffer.alloc(32),
+    120_000,
+  );
+  macs.addMacs(init, p.clock.now());
+  assert.deepEqual(p.b.decapsulate(init, EP_A), { kind: 'dropped', reason: 'low-order-key' });
+});
+
+test('a dropped keypair has its keys overwritten with zeros', () => {
+  const kp = new Keypair(
+    { sendKey: Buffer.alloc(32, 1), receiveKey: Buffer.alloc(32, 2), localIndex: 1, remoteIndex: 2 },
+    true,
+    0,
+  );
+  kp.zero();
+  assert.deepEqual(kp.sendKey, Buffer.alloc(32));
+  assert.deepEqual(kp.receiveKey, Buffer.alloc(32));
+  assert.equal(kp.zeroed, true);
 });
 
 test('destroy wipes sessions and peers', () => {

@@ -664,6 +664,11 @@ export class WireGuardCore {
       if (now >= peer.keepaliveAt) {
         peer.keepaliveAt = Number.POSITIVE_INFINITY;
         this.#sendKeepalive(peer, now);
+        // Data kept arriving while this keepalive was pending: one more interval of keepalives.
+        if (peer.needAnotherKeepalive) {
+          peer.needAnotherKeepalive = false;
+          peer.keepaliveAt = now + this.#t.keepaliveTimeout;
+        }
       }
       if (now >= peer.newHandshakeAt) {
         // We sent data and heard nothing back for keepalive + rekey timeout: the session may be dead.
@@ -720,6 +725,7 @@ export class WireGuardCore {
   }
   #onDataReceived(peer: Peer, now: number): void {
     if (peer.keepaliveAt === Number.POSITIVE_INFINITY) peer.keepaliveAt = now + this.#t.keepaliveTimeout;
+    else peer.needAnotherKeepalive = true;
   }
   #onHandshakeComplete(peer: Peer, _now: number): void {
     peer.retransmitAt = Number.POSITIVE_INFINITY;

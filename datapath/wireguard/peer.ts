@@ -52,6 +52,8 @@ export class Peer {
 
   retransmitAt = Number.POSITIVE_INFINITY;
   keepaliveAt = Number.POSITIVE_INFINITY;
+  /** Data arrived while a passive keepalive was already pending (wireguard-go's needAnotherKeepalive). */
+  needAnotherKeepalive = false;
   newHandshakeAt = Number.POSITIVE_INFINITY;
   zeroKeysAt = Number.POSITIVE_INFINITY;
   persistentKeepaliveAt = Number.POSITIVE_INFINITY;
