@@ -450,6 +450,22 @@ test('cryptokey routing: longest prefix picks the peer; a spoofed inner source i
   assert.deepEqual(p.b.decapsulate(spoofed, EP_A), { kind: 'dropped', reason: 'source-not-allowed' });
 });
 
+test('IPv6 inner packets are routed and source-checked like IPv4', () => {
+  const p = pair();
+  p.a.updatePeer(p.pubB, { allowedIps: ['10.0.0.2/32', 'fd00:b::/64'] });
+  p.b.updatePeer(p.pubA, { allowedIps: ['10.0.0.1/32', 'fd00:a::1/128'] });
+  connect(p);
+  const v6 = ping(parseAddress('fd00:a::1'), parseAddress('fd00:b::42'));
+  const got = p.b.decapsulate(send(p.a, v6), EP_A);
+  assert.deepEqual(Buffer.from((got as { packet: Uint8Array }).packet), v6);
+  const spoofed = send(p.a, ping(parseAddress('fd00:a::2'), parseAddress('fd00:b::42')));
+  assert.deepEqual(p.b.decapsulate(spoofed, EP_A), { kind: 'dropped', reason: 'source-not-allowed' });
+  assert.deepEqual(p.a.encapsulate(ping(parseAddress('fd00:a::1'), parseAddress('fd00:c::1'))), {
+    kind: 'refused',
+    reason: 'no-route',
+  });
+});
+
 test('roaming: an authenticated packet from a new address moves the peer endpoint there', () => {
   const p = pair();
   handshake(p);
