@@ -18,7 +18,12 @@ export type DatapathReport = {
       }
     | undefined;
   audit:
-    | { records: number; lastRecordTime: string | undefined; streamed: number; healthy: boolean | undefined }
+    | {
+        records: number;
+        lastRecordTime: string | undefined;
+        streamed: number | undefined;
+        healthy: boolean | undefined;
+      }
     | undefined;
   enrollment: { consumedAt: string | undefined; enrolledAt: string | undefined } | undefined;
 };
@@ -34,30 +39,35 @@ const num = (v: unknown): number | undefined =>
   typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : undefined;
 const bool = (v: unknown): boolean | undefined => (typeof v === 'boolean' ? v : undefined);
 const time = (v: unknown): string | undefined => {
-  const s = str(v, 64);
-  if (s === undefined) return undefined;
-  const ms = Date.parse(s);
+  // RFC 3339 strings, or epoch milliseconds (WireGuard peer stats; 0 means "never").
+  const ms = typeof v === 'number' ? (v > 0 ? v : Number.NaN) : Date.parse(str(v, 64) ?? '');
   return Number.isFinite(ms) ? new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z') : undefined;
 };
 
-/** Pure: the parts of a /status JSON document the sandbox status shows. */
+/**
+ * Pure: the parts of a /status JSON document the sandbox status shows. Sections as the datapath
+ * writes them (datapath/cli/start.ts, datapath/overlay/part.ts): `sandbox` {name, mode, phase},
+ * `egress`, `audit` {healthy, records, lastRecordTime}, `overlay` {publicKey, addresses,
+ * peers: [{lastHandshakeTime (ms), connected}]}, `ready` {ready, checks}. An `identity` section
+ * (enrolled, overlayIP, publicKey, enrolledAt, consumedAt) is read when present.
+ */
 export function parseReport(doc: unknown): DatapathReport {
   const d = obj(doc) ?? {};
-  const identity = obj(d.identity) ?? obj(d.enrollment) ?? {};
-  const overlay = obj(d.overlay) ?? obj(d.wireguard) ?? {};
+  const identity = obj(d.identity) ?? {};
+  const sandbox = obj(d.sandbox) ?? {};
+  const overlay = obj(d.overlay);
   const readyV = obj(d.ready) ? bool((d.ready as J).ready) : bool(d.ready);
-  const peersRaw = overlay.peers ?? d.peers;
+  const addresses = Array.isArray(overlay?.addresses) ? overlay.addresses : [];
+  const firstAddress = str(addresses[0], 64)?.split('/')[0];
+  const peersRaw = overlay?.peers ?? d.peers;
   let peers: DatapathReport['peers'];
   if (Array.isArray(peersRaw)) {
     const list = peersRaw.map(obj).filter((p): p is J => p !== undefined);
-    const times = list
-      .map((p) => time(p.lastHandshake ?? p.lastHandshakeTime))
-      .filter((t): t is string => !!t);
+    const hs = (p: J) => time(p.lastHandshakeTime ?? p.lastHandshake);
+    const times = list.map(hs).filter((t): t is string => !!t);
     peers = {
       total: list.length,
-      connected: list.filter(
-        (p) => bool(p.connected) ?? time(p.lastHandshake ?? p.lastHandshakeTime) !== undefined,
-      ).length,
+      connected: list.filter((p) => bool(p.connected) ?? hs(p) !== undefined).length,
       lastHandshakeTime: times.sort().at(-1),
     };
   } else if (obj(peersRaw)) {
@@ -71,33 +81,39 @@ export function parseReport(doc: unknown): DatapathReport {
   const eg = obj(d.egress);
   const au = obj(d.audit);
   const enrolledAt = time(identity.enrolledAt);
+  const overlayIP = str(identity.overlayIP, 64) ?? firstAddress;
+  let enrolled = bool(identity.enrolled);
+  if (enrolled === undefined && (enrolledAt !== undefined || overlayIP !== undefined)) enrolled = true;
+  if (enrolled === undefined && sandbox.mode === 'enrolled') enrolled = false;
+  if (enrolled === undefined && sandbox.mode === 'standalone') enrolled = overlay !== undefined;
+  const counters = eg && num(eg.allowed) !== undefined && num(eg.denied) !== undefined;
   return {
     ready: readyV,
-    enrolled:
-      bool(identity.enrolled) ??
-      (enrolledAt !== undefined || str(overlay.ip ?? identity.overlayIP) !== undefined ? true : undefined),
-    overlayIP: str(identity.overlayIP ?? overlay.ip ?? overlay.address ?? d.overlayIP, 64),
-    publicKey: str(identity.publicKey ?? overlay.publicKey, 64),
-    overlayUp: bool(overlay.up ?? overlay.running),
+    enrolled,
+    overlayIP,
+    publicKey: str(identity.publicKey ?? overlay?.publicKey, 64),
+    overlayUp: bool(overlay?.up) ?? (overlay ? true : undefined),
     peers,
-    egress: eg && {
-      allowed: num(eg.allowed) ?? 0,
-      denied: num(eg.denied) ?? 0,
-      recentDenials: (Array.isArray(eg.recentDenials) ? eg.recentDenials : [])
-        .map(obj)
-        .filter((x): x is J => x !== undefined)
-        .slice(0, 10)
-        .map((x) => ({
-          dst: str(x.dst) ?? '?',
-          rule: str(x.rule) ?? 'default',
-          count: num(x.count) ?? 1,
-          last: time(x.last),
-        })),
-    },
+    egress: counters
+      ? {
+          allowed: num(eg.allowed)!,
+          denied: num(eg.denied)!,
+          recentDenials: (Array.isArray(eg.recentDenials) ? eg.recentDenials : [])
+            .map(obj)
+            .filter((x): x is J => x !== undefined)
+            .slice(0, 10)
+            .map((x) => ({
+              dst: str(x.dst) ?? '?',
+              rule: str(x.rule) ?? 'default',
+              count: num(x.count) ?? 1,
+              last: time(x.last),
+            })),
+        }
+      : undefined,
     audit: au && {
       records: num(au.records) ?? 0,
       lastRecordTime: time(au.lastRecordTime),
-      streamed: num(au.streamed) ?? 0,
+      streamed: num(au.streamed),
       healthy: bool(au.healthy ?? au.ok),
     },
     enrollment: { consumedAt: time(identity.consumedAt), enrolledAt },

@@ -88,3 +88,46 @@ test('malformed /status documents never throw', () => {
     assert.equal(typeof r, 'object');
   }
 });
+
+test('the datapath /status document as datapath/cli/start.ts and datapath/overlay/part.ts write it', () => {
+  const r = parseReport({
+    sandbox: { name: 'a', mode: 'enrolled', phase: 'running' },
+    proxy: { listen: '127.0.0.1:1080' },
+    egress: { defaultAction: 'deny', rules: ['allow 10.0.0.0/8'], generation: 1 },
+    audit: {
+      healthy: true,
+      path: '/tmp/x',
+      records: 4,
+      seq: 4,
+      writeErrors: 0,
+      lastError: null,
+      lastRecordTime: '2026-01-01T00:00:00.000Z',
+    },
+    overlay: {
+      listenPort: 51820,
+      publicKey: 'pub',
+      addresses: ['10.42.0.7/32'],
+      peers: [
+        { publicKey: 'p1', lastHandshakeTime: Date.parse('2026-01-01T00:00:05Z'), connected: true },
+        { publicKey: 'p2', lastHandshakeTime: 0, connected: false },
+      ],
+    },
+    ready: { ready: true, checks: {} },
+  });
+  assert.equal(r.enrolled, true);
+  assert.equal(r.overlayIP, '10.42.0.7');
+  assert.equal(r.publicKey, 'pub');
+  assert.equal(r.overlayUp, true);
+  assert.deepEqual(r.peers, { total: 2, connected: 1, lastHandshakeTime: '2026-01-01T00:00:05Z' });
+  assert.equal(r.egress, undefined, 'no counters in the document: none invented');
+  assert.deepEqual(r.audit, {
+    records: 4,
+    lastRecordTime: '2026-01-01T00:00:00Z',
+    streamed: undefined,
+    healthy: true,
+  });
+  assert.equal(r.ready, true);
+  const notYet = parseReport({ sandbox: { mode: 'enrolled', phase: 'enrolling' }, ready: { ready: false } });
+  assert.equal(notYet.enrolled, false);
+  assert.equal(notYet.ready, false);
+});
