@@ -53,5 +53,8 @@ demo: deps tools
 demo-down: deps
 	@node e2e/demo/cli.ts down
 
+crds: deps
+	node crds/generate.ts
+
 clean:
 	rm -rf node_modules
