@@ -26,10 +26,21 @@ import { ProxyServer } from '../proxy/server.ts';
 import { ConnectionTracker } from '../proxy/tracker.ts';
 import { createLogger, type Logger } from './log.ts';
 import { type Datapath, type RunningPart, registeredParts } from './parts.ts';
-// Parts register themselves when imported: the overlay (--wg-config: WireGuard + netstack) and the
-// enrolled datapath (--server-url: credentials, overlay from the netmap, bus, audit streaming).
-import '../enroll/part.ts';
-import '../overlay/part.ts';
+
+/**
+ * Parts register themselves when imported: the enrolled datapath (--server-url: credentials, overlay
+ * from the netmap, bus, audit streaming) and the overlay (--wg-config: WireGuard + netstack).
+ * They are imported only when their flags ask for them: together they bring ~20 MiB of modules
+ * (NATS client, WireGuard, netstack, sodium) that a standalone datapath, budgeted at 64 MiB, must
+ * not pay for.
+ */
+const PART_MODULES: { readonly when: (s: Settings) => boolean; readonly load: () => Promise<unknown> }[] = [
+  { when: (s) => s.serverUrl !== null, load: () => import('../enroll/part.ts') },
+  {
+    when: (s) => s.extra['wg-config'] !== undefined || s.extra['wg-port'] !== undefined,
+    load: () => import('../overlay/part.ts'),
+  },
+];
 
 type Phase = 'starting' | 'running' | 'draining' | 'stopped';
 
@@ -257,6 +268,7 @@ export async function sandboxStart(argv: readonly string[]): Promise<number> {
 
   const dp: Datapath = { settings, log, policy, dialer, resolver, status, metrics, tracker, deps };
   const running: RunningPart[] = [];
+  for (const m of PART_MODULES) if (m.when(settings)) await m.load();
   for (const p of registeredParts()) {
     const r = await p.start(dp);
     if (r !== undefined) running.push(r);

@@ -1,0 +1,182 @@
+// Proxy benchmark: our datapath (policy and audit on) next to microsocks (Debian) on loopback, in
+// the same run: single-stream and 4-stream download throughput, connect latency (TCP connect to the
+// proxy → SOCKS5 success reply, i.e. through the upstream connect) p50/p99, and the datapath's RSS
+// idle and with 1,000 open proxied connections. Prints a markdown table.
+//   node datapath/proxy/proxy.bench.ts [--mib N] [--connects N]
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { cleanupDir, socks5Connect, startDatapath } from '../cli/harness.ts';
+
+const arg = (name: string, def: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : def;
+};
+const MIB = arg('mib', 512);
+const CONNECTS = arg('connects', 400);
+const HOLD = 1000;
+
+/** A source server in its own process: port `blast` writes MIB MiB then ends; port `hold` accepts and waits. */
+async function startSource(): Promise<{ proc: ChildProcess; blast: number; hold: number }> {
+  const code = `
+    const net = require('net');
+    const chunk = Buffer.alloc(256 * 1024, 0x61);
+    const total = ${MIB} * 1024 * 1024;
+    const blast = net.createServer((s) => {
+      s.on('error', () => {});
+      let left = total;
+      const pump = () => {
+        while (left > 0) { left -= chunk.length; if (!s.write(chunk)) { s.once('drain', pump); return; } }
+        s.end();
+      };
+      pump();
+    });
+    const held = [];
+    const hold = net.createServer((s) => { s.on('error', () => {}); held.push(s); });
+    blast.listen(0, '127.0.0.1', () => hold.listen({ port: 0, host: '127.0.0.1', backlog: 2048 }, () =>
+      console.log(JSON.stringify({ blast: blast.address().port, hold: hold.address().port }))));
+  `;
+  const proc = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((r) => proc.stdout!.once('data', (d) => r(String(d))));
+  return { proc, ...JSON.parse(line) };
+}
+
+async function startMicrosocks(): Promise<{ proc: ChildProcess; port: number }> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const proc = spawn('/usr/bin/microsocks', ['-i', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 300));
+    if (proc.exitCode === null) {
+      const ok = await new Promise<boolean>((r) => {
+        const s = createConnection(port, '127.0.0.1', () => {
+          s.destroy();
+          r(true);
+        });
+        s.on('error', () => r(false));
+      });
+      if (ok) return { proc, port };
+    }
+    proc.kill('SIGKILL');
+  }
+  throw new Error('microsocks did not start');
+}
+
+/** Downloads through the proxy on `streams` parallel connections; returns MB/s (10^6 bytes). */
+async function throughput(proxyPort: number, target: number, streams: number): Promise<number> {
+  const t0 = performance.now();
+  let bytes = 0;
+  await Promise.all(
+    Array.from({ length: streams }, async () => {
+      const { code, sock } = await socks5Connect(
+        { host: '127.0.0.1', port: proxyPort },
+        { atyp: 'ipv4', host: '127.0.0.1', port: target },
+      );
+      if (code !== 0) throw new Error(`proxy refused the benchmark connection: ${code}`);
+      await new Promise<void>((resolve) => {
+        sock.on('data', (d) => (bytes += d.length));
+        sock.on('end', () => {
+          sock.destroy();
+          resolve();
+        });
+      });
+    }),
+  );
+  return bytes / 1e6 / ((performance.now() - t0) / 1000);
+}
+
+/** Sequential connects; returns [p50, p99] in ms. */
+async function connectLatency(proxyPort: number, target: number, n: number): Promise<[number, number]> {
+  const times: number[] = [];
+  for (let i = 0; i < n + 20; i++) {
+    const t0 = performance.now();
+    const { code, sock } = await socks5Connect(
+      { host: '127.0.0.1', port: proxyPort },
+      { atyp: 'ipv4', host: '127.0.0.1', port: target },
+    );
+    const dt = performance.now() - t0;
+    sock.destroy();
+    if (code !== 0) throw new Error(`connect failed: ${code}`);
+    if (i >= 20) times.push(dt); // first 20 warm up
+  }
+  times.sort((a, b) => a - b);
+  return [times[Math.floor(n * 0.5)], times[Math.min(n - 1, Math.floor(n * 0.99))]];
+}
+
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+async function holdConnections(proxyPort: number, target: number, n: number) {
+  const socks = [];
+  for (let i = 0; i < n; i += 50) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(50, n - i) }, () =>
+        socks5Connect(
+          { host: '127.0.0.1', port: proxyPort },
+          { atyp: 'ipv4', host: '127.0.0.1', port: target },
+        ),
+      ),
+    );
+    for (const b of batch) {
+      if (b.code !== 0) throw new Error(`hold connect failed: ${b.code}`);
+      socks.push(b.sock);
+    }
+  }
+  return socks;
+}
+
+const src = await startSource();
+const ms = await startMicrosocks();
+// Policy and audit on: a realistic rule set (allow the benchmark ports among other rules), audit to a file.
+const dp = await startDatapath([
+  '--egress-allow',
+  `127.0.0.1:${src.blast},127.0.0.1:${src.hold},10.0.0.0/8,0.0.0.0/0:443,*.pypi.org:443`,
+  '--egress-deny',
+  '169.254.0.0/16,127.0.0.0/8',
+  '--log-level',
+  'warn',
+]);
+try {
+  await new Promise((r) => setTimeout(r, 1000));
+  const idle = rssMiB(dp.proc.pid!);
+  const rows: string[][] = [];
+  const peers: [string, number][] = [
+    ['microsocks', ms.port],
+    ['lattice', dp.proxy.port],
+  ];
+  const res: Record<string, { t1: number; t4: number; p50: number; p99: number }> = {};
+  for (const [name, port] of peers) {
+    await throughput(port, src.blast, 1); // warm-up
+    const t1 = Math.max(await throughput(port, src.blast, 1), await throughput(port, src.blast, 1));
+    const t4 = await throughput(port, src.blast, 4);
+    const [p50, p99] = await connectLatency(port, src.hold, CONNECTS);
+    res[name] = { t1, t4, p50, p99 };
+  }
+  const held = await holdConnections(dp.proxy.port, src.hold, HOLD);
+  await new Promise((r) => setTimeout(r, 1000));
+  const loaded = rssMiB(dp.proc.pid!);
+  for (const s of held) s.destroy();
+
+  const m = res.microsocks;
+  const l = res.lattice;
+  const f = (x: number, d = 0) => x.toFixed(d);
+  rows.push(['single-stream throughput (MB/s)', f(m.t1), f(l.t1), `${f(l.t1 / m.t1, 2)}×`, '≥ 1.5×']);
+  rows.push(['4-stream throughput (MB/s)', f(m.t4), f(l.t4), `${f(l.t4 / m.t4, 2)}×`, '≥ 1.5×']);
+  rows.push(['connect latency p50 (ms)', f(m.p50, 3), f(l.p50, 3), `${f(l.p50 / m.p50, 2)}×`, '≤ 2×']);
+  rows.push(['connect latency p99 (ms)', f(m.p99, 3), f(l.p99, 3), `${f(l.p99 / m.p99, 2)}×`, 'reported']);
+  rows.push(['datapath RSS idle (MiB)', '', f(idle, 1), '', '≤ 64']);
+  rows.push([`datapath RSS with ${HOLD} open connections (MiB)`, '', f(loaded, 1), '', '≤ 128']);
+  console.log(
+    `SOCKS5 on loopback, ${MIB} MiB per stream, ${CONNECTS} sequential connects; lattice with ${7} rules and audit on (node ${process.version})\n`,
+  );
+  console.log('| measure | microsocks | lattice | ratio | target |');
+  console.log('|---|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+} finally {
+  await dp.stop();
+  cleanupDir(dp.dir);
+  ms.proc.kill('SIGKILL');
+  src.proc.kill('SIGKILL');
+}
