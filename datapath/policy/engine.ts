@@ -1,9 +1,9 @@
 // The egress policy: a pure function from (requested host, resolved addresses, port, time) to a
-// decision. Compiled once per rule set into lookup tables so a decision costs a handful of map
-// lookups, independent of the number of rules:
-//   - IP rules: one hash map per prefix length present, keyed by the masked network; a lookup walks
-//     the present lengths from longest to shortest and stops at the first that has a matching rule
-//     (longest prefix wins);
+// decision. Compiled once per rule set into lookup structures so a decision's cost does not grow
+// with the number of rules:
+//   - IP rules: a binary prefix trie per family; a lookup walks the address's bits (at most 32 or
+//     128 steps), remembering the nodes that hold rules, then tries them from the longest prefix
+//     back and stops at the first with a rule for the port (longest prefix wins);
 //   - host rules: an exact-name map and a wildcard map keyed by suffix; a lookup tries the name, then
 //     each proper parent domain, longest first (so `*.pypi.org` never matches `pypi.org` itself nor
 //     `evilpypi.org`).
@@ -12,7 +12,6 @@
 import {
   type IPAddress,
   isLoopback,
-  mask32,
   type Normalised,
   neverReachable,
   normalise,
@@ -85,17 +84,36 @@ function pick(b: Bucket, port: number, now: number): Rule | null {
   return best;
 }
 
-function v6Key(w: readonly number[], prefix: number): string {
-  return `${(w[0] & mask32(prefix)) >>> 0}:${(w[1] & mask32(prefix - 32)) >>> 0}:${(w[2] & mask32(prefix - 64)) >>> 0}:${(w[3] & mask32(prefix - 96)) >>> 0}`;
+interface TrieNode {
+  zero: TrieNode | null;
+  one: TrieNode | null;
+  bucket: Bucket | null;
+}
+
+const newNode = (): TrieNode => ({ zero: null, one: null, bucket: null });
+
+/** Bit `i` (0 = most significant) of an address held as 32-bit words. */
+function bitAt(words: readonly number[], i: number): number {
+  return (words[i >>> 5] >>> (31 - (i & 31))) & 1;
+}
+
+function trieInsert(root: TrieNode, words: readonly number[], prefix: number, r: Rule): void {
+  let n = root;
+  for (let i = 0; i < prefix; i++) {
+    if (bitAt(words, i) === 0) n = n.zero ??= newNode();
+    else n = n.one ??= newNode();
+  }
+  n.bucket ??= { specific: [], portless: [] };
+  (r.ports === null ? n.bucket.portless : n.bucket.specific).push(r);
 }
 
 export class Policy {
   readonly rules: readonly Rule[];
   readonly defaultAction: Action;
-  private readonly v4 = new Map<number, Map<string | number, Bucket>>();
-  private readonly v6 = new Map<number, Map<string | number, Bucket>>();
-  private readonly v4Lengths: number[];
-  private readonly v6Lengths: number[];
+  private readonly v4: TrieNode = newNode();
+  private readonly v6: TrieNode = newNode();
+  /** scratch stack of rule-holding nodes on a lookup path (decisions are synchronous) */
+  private readonly path: Bucket[] = [];
   private readonly exact = new Map<string | number, Bucket>();
   private readonly wildcard = new Map<string | number, Bucket>();
   private readonly ipAllowPorts: Rule[] = [];
@@ -112,18 +130,11 @@ export class Policy {
       if (t.kind === 'host') addTo(this.exact, t.name, r);
       else if (t.kind === 'wildcard') addTo(this.wildcard, t.suffix, r);
       else {
-        const byLen = t.network.family === 4 ? this.v4 : this.v6;
-        let m = byLen.get(t.prefix);
-        if (m === undefined) {
-          m = new Map();
-          byLen.set(t.prefix, m);
-        }
-        addTo(m, t.network.family === 4 ? t.network.v4 : v6Key(t.network.w, t.prefix), r);
+        if (t.network.family === 4) trieInsert(this.v4, [t.network.v4], t.prefix, r);
+        else trieInsert(this.v6, t.network.w, t.prefix, r);
         if (r.action === 'allow') this.ipAllowPorts.push(r);
       }
     }
-    this.v4Lengths = [...this.v4.keys()].sort((a, b) => b - a);
-    this.v6Lengths = [...this.v6.keys()].sort((a, b) => b - a);
   }
 
   /** The same rules with other listeners/defaults: used when the set of own listeners changes. */
@@ -133,19 +144,18 @@ export class Policy {
 
   /** Most specific IP rule for an (already normalised) address and port, or null. */
   matchAddress(a: IPAddress, port: number, now: number): Rule | null {
-    if (a.family === 4) {
-      for (const len of this.v4Lengths) {
-        const b = this.v4.get(len)!.get((a.v4 & mask32(len)) >>> 0);
-        if (b === undefined) continue;
-        const r = pick(b, port, now);
-        if (r !== null) return r;
-      }
-      return null;
+    const words = a.family === 4 ? [a.v4] : a.w;
+    const bits = a.family === 4 ? 32 : 128;
+    const path = this.path;
+    path.length = 0;
+    let n: TrieNode | null = a.family === 4 ? this.v4 : this.v6;
+    for (let i = 0; n !== null; i++) {
+      if (n.bucket !== null) path.push(n.bucket);
+      if (i === bits) break;
+      n = bitAt(words, i) === 0 ? n.zero : n.one;
     }
-    for (const len of this.v6Lengths) {
-      const b = this.v6.get(len)!.get(v6Key(a.w, len));
-      if (b === undefined) continue;
-      const r = pick(b, port, now);
+    for (let j = path.length - 1; j >= 0; j--) {
+      const r = pick(path[j], port, now);
       if (r !== null) return r;
     }
     return null;
