@@ -5,14 +5,20 @@
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { test } from 'node:test';
-import { buildEchoRequest, echoReplyFor, ICMPV4_ECHO_REPLY, parseEcho } from '../netstack/icmp/echo.ts';
+import {
+  buildEchoRequest,
+  echoReplyFor,
+  ICMPV4_ECHO_REPLY,
+  ICMPV6_ECHO_REPLY,
+  parseEcho,
+} from '../netstack/icmp/echo.ts';
 import { parseAddress } from '../netstack/ip/address.ts';
 import { parseIpPacket } from '../netstack/ip/packet.ts';
 import { ManualClock, OffsetClock } from './clock.ts';
 import { WireGuardCore } from './core.ts';
 import { generatePrivateKey } from './crypto/primitives.ts';
 import { WireGuardDevice } from './device.ts';
-import { decodeKey } from './keys.ts';
+import { decodeKey, genpsk } from './keys.ts';
 import { MESSAGE_TRANSPORT } from './messages.ts';
 import { WireguardGoPeer } from './testing/wireguard-go-peer.ts';
 
@@ -52,11 +58,12 @@ test('interop with wireguard-go in a network namespace', { timeout: 240_000 }, a
   device.addPeer({
     publicKey: decodeKey(peer.publicKey),
     endpoint: { address: peer.nsAddress, port: peer.listenPort },
-    allowedIps: [`${THEIR_OVERLAY}/32`],
+    allowedIps: [`${THEIR_OVERLAY}/32`, `${peer.overlay6}/128`],
   });
 
-  // Our side of ICMP: answer echo requests to our overlay address, collect echo replies.
+  // Our side of ICMP: answer echo requests to our overlay addresses, collect echo replies.
   const us = parseAddress(OUR_OVERLAY);
+  const us6 = parseAddress(peer.ourOverlay6);
   const them = parseAddress(THEIR_OVERLAY);
   const replies = new Set<number>();
   let requestsAnswered = 0;
@@ -64,18 +71,19 @@ test('interop with wireguard-go in a network namespace', { timeout: 240_000 }, a
     const parsed = parseIpPacket(Buffer.from(packet.buffer, packet.byteOffset, packet.byteLength));
     if (!parsed.ok) return;
     const reply = echoReplyFor(parsed.packet);
-    if (reply && parsed.packet.dst.equals(us)) {
+    if (reply && (parsed.packet.dst.equals(us) || parsed.packet.dst.equals(us6))) {
       requestsAnswered++;
       device.send(reply);
       return;
     }
     const echo = parseEcho(parsed.packet);
-    if (echo?.type === ICMPV4_ECHO_REPLY) replies.add(echo.sequence);
+    if (echo?.type === ICMPV4_ECHO_REPLY || echo?.type === ICMPV6_ECHO_REPLY) replies.add(echo.sequence);
   });
   let seq = 0;
-  const ourPing = async (timeoutMs = 3000): Promise<boolean> => {
+  const ourPing = async (timeoutMs = 3000, v6 = false): Promise<boolean> => {
     const s = ++seq;
-    device.send(buildEchoRequest(us, them, 0x4c57, s, Buffer.from('lattice wireguard interop')));
+    const [src, dst] = v6 ? [us6, parseAddress(peer.overlay6)] : [us, them];
+    device.send(buildEchoRequest(src, dst, 0x4c57, s, Buffer.from('lattice wireguard interop')));
     const end = Date.now() + timeoutMs;
     while (Date.now() < end) {
       if (replies.has(s)) return true;
@@ -103,6 +111,13 @@ test('interop with wireguard-go in a network namespace', { timeout: 240_000 }, a
     const before = requestsAnswered;
     assert.equal(await peer.ping(OUR_OVERLAY, 3), true);
     assert.ok(requestsAnswered >= before + 3);
+  });
+
+  await t.test('IPv6 inside the tunnel: ICMPv6 echo both ways', async () => {
+    const before = requestsAnswered;
+    assert.equal(await peer.ping(peer.ourOverlay6, 2), true);
+    assert.ok(requestsAnswered >= before + 2);
+    assert.equal(await ourPing(3000, true), true);
   });
 
   await t.test('a rekey happens when our clock passes rekey-after-time', async () => {
@@ -237,5 +252,20 @@ test('interop with wireguard-go in a network namespace', { timeout: 240_000 }, a
     // Everything that arrived and was not one of the few processed got a cookie reply instead.
     assert.ok(cookies >= arrived - processed - 1, `cookie replies ${cookies} of ${arrived}`);
     assert.equal(await ourPing(), true);
+  });
+
+  await t.test('with a preshared key on both sides a new handshake completes and traffic flows', async () => {
+    const psk = genpsk();
+    const ours = ourHandshake();
+    await peer.setPresharedKey(psk);
+    // Changing the key drops our sessions, so our next packet starts a handshake mixing the PSK in
+    // (wireguard-go keeps its old session until it hears the new one).
+    // Our last initiation may be under 5 s old (initiations are rate-limited to one per rekey-timeout):
+    // move our clock past that instead of sleeping.
+    device.updatePeer(peer.publicKey, { presharedKey: decodeKey(psk) });
+    clock.offset += 5_000;
+    assert.equal(await ourPing(), true);
+    assert.ok(ourHandshake() > ours);
+    assert.equal(await peer.ping(OUR_OVERLAY, 2), true);
   });
 });

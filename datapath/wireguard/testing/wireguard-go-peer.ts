@@ -4,7 +4,7 @@
 // parallel tests never collide; close() removes the process, the namespace and the veth pair.
 //
 //   host (our process)  vethHost 100.64.X.Y+1/30, fdXX::1/64  ──  vethNs 100.64.X.Y+2/30, fdXX::2/64  (netns)
-//                                                                   wg interface: overlay 10.99.0.2/24
+//                                                                   wg interface: overlay 10.99.0.2/24, fd99::2/64
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +20,9 @@ export interface WireguardGoPeerOptions {
   ourOverlay?: string;
   /** The kernel side's own overlay address (default 10.99.0.2) and prefix length (24). */
   theirOverlay?: string;
+  /** IPv6 overlay addresses (default fd99::1 for us, fd99::2/64 for the kernel side). */
+  ourOverlay6?: string;
+  theirOverlay6?: string;
   overlayPrefix?: number;
   listenPort?: number;
 }
@@ -36,6 +39,8 @@ export class WireguardGoPeer {
   readonly nsAddress6: string;
   readonly overlay: string;
   readonly ourOverlay: string;
+  readonly overlay6: string;
+  readonly ourOverlay6: string;
   readonly privateKey: string;
   readonly publicKey: string;
   listenPort: number;
@@ -43,6 +48,7 @@ export class WireguardGoPeer {
   readonly #dir: string;
   #proc: ChildProcess | null = null;
   #ourEndpoint: string | null = null;
+  #pskFile: string | null = null;
 
   private constructor(opts: WireguardGoPeerOptions, privateKey: string, publicKey: string) {
     const id = randomBytes(3).toString('hex');
@@ -59,6 +65,8 @@ export class WireguardGoPeer {
     this.nsAddress6 = `fd6c:${id.slice(0, 4)}:${id.slice(4)}::2`;
     this.overlay = opts.theirOverlay ?? '10.99.0.2';
     this.ourOverlay = opts.ourOverlay ?? '10.99.0.1';
+    this.overlay6 = opts.theirOverlay6 ?? 'fd99::2';
+    this.ourOverlay6 = opts.ourOverlay6 ?? 'fd99::1';
     this.listenPort = opts.listenPort ?? 51820;
     this.privateKey = privateKey;
     this.publicKey = publicKey;
@@ -105,16 +113,18 @@ export class WireguardGoPeer {
     await this.#configurePeer();
   }
 
+  /** Sets (and keeps across restarts) a preshared key for our peer entry. */
+  async setPresharedKey(psk: string): Promise<void> {
+    this.#pskFile = join(this.#dir, 'psk');
+    writeFileSync(this.#pskFile, `${psk}\n`, { mode: 0o600 });
+    await this.#configurePeer();
+  }
+
   async #configurePeer(): Promise<void> {
-    const args = [
-      'set',
-      this.ifname,
-      'peer',
-      this.#opts.ourPublicKey,
-      'allowed-ips',
-      `${this.ourOverlay}/32`,
-    ];
+    const allowed = `${this.ourOverlay}/32,${this.ourOverlay6}/128`;
+    const args = ['set', this.ifname, 'peer', this.#opts.ourPublicKey, 'allowed-ips', allowed];
     if (this.#ourEndpoint) args.push('endpoint', this.#ourEndpoint);
+    if (this.#pskFile) args.push('preshared-key', this.#pskFile);
     await this.exec('wg', args);
   }
 
@@ -147,6 +157,7 @@ export class WireguardGoPeer {
       'dev',
       this.ifname,
     ]);
+    await this.exec('ip', ['-6', 'addr', 'add', `${this.overlay6}/64`, 'dev', this.ifname, 'nodad']);
     await this.exec('ip', ['link', 'set', this.ifname, 'mtu', '1420', 'up']);
   }
 
