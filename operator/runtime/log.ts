@@ -22,7 +22,9 @@ export function redact(f: Fields): Fields {
 export function createLogger(
   level: Level = 'info',
   base: Fields = {},
-  write = (s: string) => process.stderr.write(s),
+  write: (s: string) => void = (s) => {
+    process.stderr.write(s);
+  },
 ): Logger {
   const at =
     (l: Level) =>

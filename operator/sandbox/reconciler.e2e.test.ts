@@ -12,7 +12,7 @@ import type { Cluster } from '../../e2e/cluster/index.ts';
 import type { LatticeSandbox } from '../api/v1alpha1/types.gen.ts';
 import { startOperator } from '../operator.ts';
 import type { KubeClient } from '../runtime/kube.ts';
-import { silentLogger } from '../runtime/log.ts';
+import { createLogger } from '../runtime/log.ts';
 import type { Manager } from '../runtime/manager.ts';
 import {
   adminClient,
@@ -33,6 +33,7 @@ const revoker = new InMemoryIdentityRevoker();
 let statusDoc: unknown = {};
 let datapath: http.Server;
 let healthPort = 0;
+const logs: string[] = [];
 
 before(async () => {
   c = await cluster();
@@ -58,7 +59,7 @@ before(async () => {
     revoker,
     pollIntervalMs: 300,
     pollTimeoutMs: 500,
-    log: silentLogger,
+    log: createLogger('debug', {}, (line) => logs.push(line)),
     onLostLeadership: () => assert.fail('lost leadership'),
   });
 });
@@ -385,6 +386,19 @@ test('deleting a sandbox revokes its identity once, then GC removes its Secret a
     revoker.revoked.find((r) => r.uid === sb.metadata.uid),
     { namespace: ns.name, name, uid: sb.metadata.uid, agentName: name },
   );
+});
+
+test('Events tell what the operator did; no token ever appears in its logs', async () => {
+  const ev = await admin.request<{ items: { reason: string; regarding: { name: string } }[] }>(
+    'GET',
+    `/apis/events.k8s.io/v1/namespaces/${ns.name}/events`,
+  );
+  const reasons = new Set(ev.items.filter((e) => e.regarding.name === 'st').map((e) => e.reason));
+  for (const r of ['PodCreated', 'PolicyUpdated', 'PodReplaced'])
+    assert.ok(reasons.has(r), `${r} in ${[...reasons]}`);
+  assert.ok(logs.length > 10, 'the operator logged at debug level');
+  assert.ok(logs.some((l) => l.includes('issued enrollment token')));
+  for (const l of logs) assert.doesNotMatch(l, /lt-[0-9a-f]{32}/);
 });
 
 test('the operator serves its metrics under controller-runtime names', async () => {
