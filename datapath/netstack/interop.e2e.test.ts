@@ -1,0 +1,355 @@
+// Interop of our TCP/IP stack with the Linux kernel's TCP, across a real WireGuard tunnel:
+//
+//   curl ──SOCKS5──▶ lattice sandbox start (proxy → netstack → WireGuard, all TypeScript)
+//        ──UDP──▶ [optional lossy relay] ──▶ wireguard-go on a TUN in a network namespace ──▶ kernel TCP
+//
+// The datapath is the real CLI process with --wg-config; the far side is Debian wireguard-go and an
+// HTTP server on the kernel's TCP inside a namespace this test creates (names carry a random suffix).
+// Sizes follow the issue (100 MB each way); loss runs use 16 MB so the file stays bounded in time.
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { UdpRelay } from '../../e2e/udp-relay/relay.ts';
+import { WireguardGoPeer } from '../wireguard/testing/wireguard-go-peer.ts';
+
+const run = promisify(execFile);
+const OUR_OVERLAY = '10.99.0.1';
+const THEIR_OVERLAY = '10.99.0.2';
+const HTTP_PORT = 8000;
+const BIG = 100 * 1024 * 1024;
+const LOSSY = 16 * 1024 * 1024;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function sha256File(path: string, limit?: number): Promise<string> {
+  const h = createHash('sha256');
+  for await (const c of createReadStream(path, limit === undefined ? {} : { end: limit - 1 }))
+    h.update(c as Buffer);
+  return h.digest('hex');
+}
+
+async function curl(
+  args: string[],
+  timeoutMs = 120_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run('curl', ['-sS', '--max-time', String(timeoutMs / 1000), ...args], {
+      timeout: timeoutMs + 5000,
+      maxBuffer: 1 << 20,
+    });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const x = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof x.code === 'number' ? x.code : -1, stdout: x.stdout ?? '', stderr: x.stderr ?? '' };
+  }
+}
+
+interface Datapath {
+  proc: ChildProcess;
+  proxy: string;
+  health: string;
+  stop(): Promise<void>;
+}
+
+async function startDatapath(args: string[]): Promise<Datapath> {
+  const proc = spawn(
+    process.execPath,
+    [join(import.meta.dirname, '../cli/main.ts'), 'sandbox', 'start', ...args],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let stderr = '';
+  proc.stderr?.on('data', (d) => {
+    stderr += String(d);
+  });
+  let out = '';
+  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`datapath not ready: ${stderr}`)), 20_000);
+    proc.stdout?.on('data', (d) => {
+      out += String(d);
+      for (const line of out.split('\n')) {
+        if (!line.startsWith('{')) continue;
+        const j = JSON.parse(line) as Record<string, unknown>;
+        if (j.event === 'ready') {
+          clearTimeout(timer);
+          resolve(j);
+        }
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`datapath exited ${code}: ${stderr}`));
+    });
+  });
+  return {
+    proc,
+    proxy: String(ready.proxy),
+    health: String(ready.health),
+    async stop() {
+      if (proc.exitCode !== null) return;
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+      await once(proc, 'exit');
+      clearTimeout(t);
+    },
+  };
+}
+
+function auditRecords(path: string): Record<string, unknown>[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+test('netstack interop: SOCKS5 → netstack → WireGuard → wireguard-go → kernel TCP', {
+  timeout: 600_000,
+}, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lattice-netstack-e2e-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const priv = (await run('wg', ['genkey'])).stdout.trim();
+  const pub = await new Promise<string>((resolve, reject) => {
+    const c = execFile('wg', ['pubkey'], (err, stdout) => (err ? reject(err) : resolve(stdout.trim())));
+    c.stdin?.end(`${priv}\n`);
+  });
+  const peer = await WireguardGoPeer.create({
+    ourPublicKey: pub,
+    ourOverlay: OUR_OVERLAY,
+    theirOverlay: THEIR_OVERLAY,
+  });
+  t.after(() => peer.close());
+
+  // The file served from the namespace, and its checksum.
+  const file = join(dir, 'big.bin');
+  writeFileSync(file, randomBytes(BIG));
+  const fileHash = await sha256File(file);
+
+  // Kernel TCP server inside the namespace.
+  const server = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      peer.ns,
+      process.execPath,
+      join(import.meta.dirname, 'testing/http-file-server.ts'),
+      THEIR_OVERLAY,
+      String(HTTP_PORT),
+      file,
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  t.after(() => {
+    server.stdin?.end();
+    server.kill();
+  });
+  await once(server.stdout!, 'data');
+
+  // A local server in the sandbox that a forward exposes on the overlay.
+  const local: Server = createServer((_req, res) => res.end('hello from inside the sandbox\n'));
+  await new Promise<void>((r) => local.listen(0, '127.0.0.1', () => r()));
+  t.after(() => local.close());
+  const localPort = (local.address() as AddressInfo).port;
+  // Forward ports are random high ports: the core also binds each forward on host loopback.
+  const fwdOpen = 20000 + (randomBytes(2).readUInt16BE(0) % 20000);
+  const fwdClosed = fwdOpen + 1;
+
+  const wgConfig = join(dir, 'wg0.conf');
+  writeFileSync(
+    wgConfig,
+    `[Interface]\nPrivateKey = ${priv}\nAddress = ${OUR_OVERLAY}/32\n\n[Peer]\nPublicKey = ${peer.publicKey}\nEndpoint = ${peer.nsAddress}:${peer.listenPort}\nAllowedIPs = ${THEIR_OVERLAY}/32\n`,
+    { mode: 0o600 },
+  );
+  const config = join(dir, 'config.yaml');
+  writeFileSync(
+    config,
+    [
+      'forwards:',
+      `  - {port: ${fwdOpen}, target: "127.0.0.1:${localPort}", allowFrom: ["${THEIR_OVERLAY}/32"], listen: "127.0.0.1"}`,
+      `  - {port: ${fwdClosed}, target: "127.0.0.1:${localPort}", allowFrom: ["10.99.0.77/32"], listen: "127.0.0.1"}`,
+      '',
+    ].join('\n'),
+  );
+  const auditPath = join(dir, 'audit.jsonl');
+  const dp = await startDatapath([
+    '--name',
+    `netstack-e2e-${randomBytes(3).toString('hex')}`,
+    '--proxy-addr',
+    '127.0.0.1:0',
+    '--health-addr',
+    '127.0.0.1:0',
+    '--audit-path',
+    auditPath,
+    '--config',
+    config,
+    '--egress-allow',
+    '10.99.0.0/24',
+    '--wg-config',
+    wgConfig,
+    '--wg-port',
+    '0',
+  ]);
+  t.after(() => dp.stop());
+  const status = async () =>
+    (await (await fetch(`http://${dp.health}/status`)).json()) as Record<string, any>;
+  const wgPort = (await status()).overlay.listenPort as number;
+  await peer.setOurEndpoint(peer.hostAddress, wgPort);
+  const socks = ['--socks5-hostname', dp.proxy];
+  const base = `http://${THEIR_OVERLAY}:${HTTP_PORT}`;
+
+  await t.test('ping across the tunnel is answered by the netstack', async () => {
+    assert.ok(await peer.ping(OUR_OVERLAY, 2), 'kernel ping of our overlay address');
+  });
+
+  await t.test('downloads 100 MB with a matching checksum', async () => {
+    const out = join(dir, 'down.bin');
+    const r = await curl([...socks, '-o', out, `${base}/`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await sha256File(out), fileHash);
+    rmSync(out);
+  });
+
+  await t.test('uploads 100 MB with a matching checksum', async () => {
+    const r = await curl([
+      ...socks,
+      '--data-binary',
+      `@${file}`,
+      '-H',
+      'content-type: application/octet-stream',
+      `${base}/upload`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `${fileHash} ${BIG}`);
+  });
+
+  await t.test('50 concurrent connections each get their bytes', async () => {
+    const n = 50;
+    const size = 1024 * 1024;
+    const expect = await sha256File(file, size);
+    const outs = Array.from({ length: n }, (_, i) => join(dir, `c${i}.bin`));
+    const args = [...socks, '--parallel', '--parallel-immediate', '--parallel-max', String(n)];
+    for (const o of outs) args.push('-o', o, '-r', `0-${size - 1}`, `${base}/`);
+    const r = await curl(args);
+    assert.equal(r.code, 0, r.stderr);
+    for (const o of outs) assert.equal(await sha256File(o), expect, o);
+    const s = await status();
+    assert.ok(s.netstack.tcpConnectionsOpened >= n + 2, 'each download was its own TCP connection');
+  });
+
+  await t.test('from the namespace, a forward on the overlay address reaches the local server', async () => {
+    const { stdout } = await peer.exec('curl', [
+      '-sS',
+      '--max-time',
+      '10',
+      `http://${OUR_OVERLAY}:${fwdOpen}/`,
+    ]);
+    assert.equal(stdout, 'hello from inside the sandbox\n');
+    const recs = auditRecords(auditPath).filter((r) => r.dir === 'ingress' && r.port === localPort);
+    assert.ok(
+      recs.some(
+        (r) => r.event === 'decision' && r.decision === 'allow' && String(r.src).startsWith(THEIR_OVERLAY),
+      ),
+    );
+  });
+
+  await t.test('a peer not in allowFrom is refused and audited', async () => {
+    await assert.rejects(
+      peer.exec('curl', ['-sS', '--max-time', '10', `http://${OUR_OVERLAY}:${fwdClosed}/`]),
+    );
+    await sleep(100);
+    const denied = auditRecords(auditPath).filter(
+      (r) => r.dir === 'ingress' && r.decision === 'deny' && r.reason === 'allow-from',
+    );
+    assert.equal(denied.length, 1);
+    assert.ok(String(denied[0].src).startsWith(`${THEIR_OVERLAY}:`));
+  });
+
+  // The lossy runs: the relay sits between the two WireGuard endpoints. wireguard-go is pointed at the
+  // relay; our device learns the relay as the peer's endpoint from the first authenticated packet
+  // (WireGuard roaming), which the ping provokes.
+  for (const loss of [0.01, 0.05]) {
+    await t.test(`with ${loss * 100} % loss on the path, 16 MB each way arrive intact`, async () => {
+      const relay = await UdpRelay.start({
+        listenAddress: peer.hostAddress,
+        a: { address: peer.hostAddress, port: wgPort },
+        b: { address: peer.nsAddress, port: peer.listenPort },
+        loss: 0,
+        seed: Math.round(loss * 1000),
+      });
+      try {
+        await peer.setOurEndpoint(peer.hostAddress, relay.port);
+        assert.ok(await peer.ping(OUR_OVERLAY, 2), 'ping through the relay');
+        relay.loss = loss;
+        const before = (await status()).netstack.tcpRetransmits as number;
+        const out = join(dir, 'lossy.bin');
+        const r = await curl([...socks, '-o', out, '-r', `0-${LOSSY - 1}`, `${base}/`]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(await sha256File(out), await sha256File(file, LOSSY));
+        rmSync(out);
+        const part = join(dir, 'part.bin');
+        writeFileSync(part, readFileSync(file).subarray(0, LOSSY));
+        const up = await curl([...socks, '--data-binary', `@${part}`, `${base}/upload`]);
+        assert.equal(up.code, 0, up.stderr);
+        assert.equal(up.stdout, `${await sha256File(file, LOSSY)} ${LOSSY}`);
+        rmSync(part);
+        assert.ok(relay.stats.dropped > 0, 'the relay dropped packets');
+        const after = (await status()).netstack.tcpRetransmits as number;
+        assert.ok(after > before, 'our side retransmitted what the relay dropped');
+      } finally {
+        relay.loss = 0;
+        await peer.setOurEndpoint(peer.hostAddress, wgPort);
+        await peer.ping(OUR_OVERLAY, 1);
+        await relay.close();
+      }
+    });
+  }
+
+  await t.test('netstack counters are in /metrics', async () => {
+    const text = await (await fetch(`http://${dp.health}/metrics`)).text();
+    for (const m of [
+      'lattice_netstack_tcp_segments_received_total',
+      'lattice_netstack_tcp_retransmits_total',
+      'lattice_netstack_tcp_active_connections',
+    ]) {
+      assert.match(text, new RegExp(`^${m} [0-9]`, 'm'), m);
+    }
+    assert.match(text, /^lattice_netstack_tcp_segments_sent_total [1-9][0-9]*/m);
+  });
+
+  await t.test(
+    'a peer that disappears mid-transfer gives the client a timely error and a close record',
+    async () => {
+      const out = join(dir, 'cut.bin');
+      const started = Date.now();
+      const dl = curl([...socks, '--limit-rate', '2M', '-o', out, `${base}/`], 90_000);
+      await sleep(2000);
+      await peer.stop(); // wireguard-go and its TUN vanish; nothing answers any more
+      const r = await dl;
+      const took = Date.now() - started;
+      assert.notEqual(r.code, 0, 'curl reports an error');
+      assert.ok(took < 60_000, `error within a minute (${took} ms), well before curl's own limit`);
+      await sleep(200);
+      const closes = auditRecords(auditPath).filter(
+        (x) =>
+          x.event === 'close' &&
+          x.dir === 'egress' &&
+          typeof x.path === 'string' &&
+          x.path.startsWith('overlay:'),
+      );
+      const last = closes[closes.length - 1];
+      assert.ok(last !== undefined, 'a close record for the overlay connection');
+      assert.ok(
+        Number(last.bytesDown) > 0 && Number(last.bytesDown) < BIG,
+        'it records the partial transfer',
+      );
+    },
+  );
+});
