@@ -3,7 +3,7 @@
 #   kube-apiserver, kube-controller-manager, kubectl  from k8s.io/kubernetes
 #   etcd                                             from go.etcd.io/etcd/server/v3
 #   nats-server                                      from github.com/nats-io/nats-server/v2
-#   wireproxy                                        from github.com/whyvl/wireproxy (benchmark peer)
+#   wireproxy                                        from github.com/pufferffish/wireproxy (benchmark peer; the Go proxy serves it under this path, not whyvl/)
 # into ~/.cache/lattice/bin/<tool>-<version>/, keyed by version, so only the first run pays.
 # Usage: build-tools.sh [k8s|etcd|nats|wireproxy|all] ...   (default: all)
 set -euo pipefail
@@ -75,7 +75,7 @@ for t in "${targets[@]}"; do
     k8s) build_k8s ;;
     etcd) build_module etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 etcd ;;
     nats) build_module nats-server "$NATS_VERSION" github.com/nats-io/nats-server/v2 github.com/nats-io/nats-server/v2 nats-server ;;
-    wireproxy) build_module wireproxy "$WIREPROXY_VERSION" github.com/whyvl/wireproxy github.com/whyvl/wireproxy/cmd/wireproxy wireproxy ;;
+    wireproxy) build_module wireproxy "$WIREPROXY_VERSION" github.com/pufferffish/wireproxy github.com/pufferffish/wireproxy/cmd/wireproxy wireproxy ;;
     all) build_k8s; "$0" etcd nats ;;
     *) echo "build-tools.sh: unknown target '$t' (want k8s, etcd, nats, wireproxy or all)" >&2; exit 2 ;;
   esac
