@@ -81,6 +81,19 @@ describe('health port', () => {
     c.sock.destroy();
     const denied = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port: port + 1 });
     denied.sock.destroy();
+    const after = (await (await fetch(`${base}/status`)).json()) as {
+      egress: {
+        allowed: number;
+        denied: number;
+        recentDenials: { dst: string; rule: string; count: number }[];
+      };
+    };
+    assert.equal(after.egress.allowed, 1);
+    assert.equal(after.egress.denied, 1);
+    assert.deepEqual(
+      after.egress.recentDenials.map((d) => [d.dst, d.rule, d.count]),
+      [[`127.0.0.1:${port + 1}`, 'default', 1]],
+    );
     const metrics = await eventually(async () => {
       const m = await (await fetch(`${base}/metrics`)).text();
       return /lattice_bytes_total\{direction="up"\} 4/.test(m) ? m : undefined;

@@ -23,6 +23,7 @@ import { CurrentPolicy } from '../policy/current.ts';
 import type { OwnListener } from '../policy/engine.ts';
 import type { AuditSink, ProxyDeps } from '../proxy/deps.ts';
 import { ProxyServer } from '../proxy/server.ts';
+import { EgressStats } from '../proxy/stats.ts';
 import { ConnectionTracker } from '../proxy/tracker.ts';
 import { createLogger, type Logger } from './log.ts';
 import { type Datapath, type RunningPart, registeredParts } from './parts.ts';
@@ -110,6 +111,7 @@ export async function sandboxStart(argv: readonly string[]): Promise<number> {
     settings.hostsFile !== null ? new HostsFileResolver(settings.hostsFile) : new SystemResolver();
   const dialer = new RoutingDialer(new DirectDialer());
   const tracker = new ConnectionTracker();
+  const stats = new EgressStats();
   const deps: ProxyDeps = {
     policy,
     resolver,
@@ -124,6 +126,7 @@ export async function sandboxStart(argv: readonly string[]): Promise<number> {
     },
     tracker,
     metrics,
+    stats,
     log,
     draining: () => phase !== 'running',
   };
@@ -243,6 +246,9 @@ export async function sandboxStart(argv: readonly string[]): Promise<number> {
     maxConnections: settings.maxConnections,
   }));
   status.section('egress', () => ({
+    allowed: stats.allowed,
+    denied: stats.denied,
+    recentDenials: stats.recentDenials(),
     defaultAction: policy.get().defaultAction,
     rules: policy.get().rules.map((r) => r.text),
     generation: policy.generation,

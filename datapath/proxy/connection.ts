@@ -277,6 +277,7 @@ export class ProxyConnection {
       rec.reply = req.proto === 'socks5' ? socksCode : httpStatus;
       this.audit(rec);
       d.metrics.connections.inc({ decision: rec.decision, rule: rec.rule ?? reason, proto: req.proto });
+      d.stats.deny(`${rec.host}:${req.port}`, rec.rule ?? reason, Date.now());
       this.refuse(req, socksCode, httpStatus, why);
     };
     const dest = classifyDestination(req.host);
@@ -336,6 +337,7 @@ export class ProxyConnection {
       return;
     }
     d.metrics.connections.inc({ decision: 'allow', rule: decision.rule ?? 'default', proto: req.proto });
+    d.stats.allow();
     await this.dial(req, rec, name, addresses, d.policy.generation);
   }
 

@@ -7,6 +7,7 @@ import type { Dialer } from '../dial/dialer.ts';
 import type { Resolver } from '../dial/resolver.ts';
 import type { DatapathMetrics } from '../health/metrics.ts';
 import type { CurrentPolicy } from '../policy/current.ts';
+import type { EgressStats } from './stats.ts';
 import type { ConnectionTracker } from './tracker.ts';
 
 export interface AuditSink {
@@ -35,6 +36,7 @@ export interface ProxyDeps {
   readonly limits: ProxyLimits;
   readonly tracker: ConnectionTracker;
   readonly metrics: DatapathMetrics;
+  readonly stats: EgressStats;
   readonly log: Logger;
   draining(): boolean;
 }
