@@ -172,3 +172,20 @@ test('mode, agentName cannot change on update; egress can', async () => {
     sandboxYAML(name, ns.name, { ...image, agentName: 'one', egress: { rules: [{ cidr: '10.0.0.0/8' }] } }),
   );
 });
+
+test('config/default (CRD, namespace, RBAC, Deployment) is accepted by the apiserver (server-side dry run)', async () => {
+  const out = await must(c, ['apply', '--dry-run=server', '-k', join(ROOT, 'config/default')]);
+  assert.match(out, /deployment\.apps\/lattice-operator (created|configured|unchanged) \(server dry run\)/);
+  assert.match(out, /clusterrole\.rbac\.authorization\.k8s\.io\/lattice-operator/);
+  const manager = await must(c, ['kustomize', join(ROOT, 'config/manager')]);
+  for (const want of [
+    'replicas: 2',
+    '--leader-elect=true',
+    'readOnlyRootFilesystem: true',
+    'type: RuntimeDefault',
+    '- ALL',
+    'runAsNonRoot: true',
+  ]) {
+    assert.ok(manager.includes(want), want);
+  }
+});
