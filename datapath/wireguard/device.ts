@@ -170,7 +170,11 @@ export class WireGuardDevice {
   #sendTo(data: Uint8Array, to: Endpoint): void {
     if (this.#closed) return;
     const address = this.#dualStack && isIPv4(to.address) ? `::ffff:${to.address}` : to.address;
-    this.#socket.send(data, to.port, address, (err) => {
+    // Node sends at once when the kernel takes the datagram; only behind a full socket buffer does it
+    // defer, and a deferred send reads its bytes later, after the core may have reused them. So copy
+    // exactly then (rare), and never on the normal path.
+    const payload = this.#socket.getSendQueueCount() > 0 ? Buffer.from(data) : data;
+    this.#socket.send(payload, to.port, address, (err) => {
       if (err) this.sendErrors++;
     });
   }
