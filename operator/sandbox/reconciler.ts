@@ -57,15 +57,6 @@ export function sandboxHandler(settings: SandboxSettings): Handler<LatticeSandbo
   const timeoutMs = settings.pollTimeoutMs ?? 2000;
   const intervalMs = settings.pollIntervalMs ?? 15_000;
 
-  async function getSecret(ctx: Context, ns: string, name: string): Promise<V1Secret | undefined> {
-    try {
-      return await ctx.client.request<V1Secret>('GET', resourcePath(SECRETS, ns, name));
-    } catch (e) {
-      if (isNotFound(e)) return undefined;
-      throw e;
-    }
-  }
-
   async function issueToken(ctx: Context, s: LatticeSandbox): Promise<V1Secret> {
     const now = Date.now();
     let ttl: number;
@@ -116,7 +107,8 @@ export function sandboxHandler(settings: SandboxSettings): Handler<LatticeSandbo
       const name = s.metadata.name!;
       const want = desiredPod(s, settings);
       let pod = ctx.cache('pods').get(`${ns}/${name}`) as V1Pod | undefined;
-      let secret = await getSecret(ctx, ns, secretName(name));
+      // The token's times are read when it is issued and kept in status: no Secret read per pass.
+      let issued: V1Secret | undefined;
       let requeueAfterMs: number | undefined;
 
       if (pod && !isOwnedBy(pod, s)) {
@@ -160,7 +152,7 @@ export function sandboxHandler(settings: SandboxSettings): Handler<LatticeSandbo
         );
       } else if (!pod) {
         // A new Pod has no credential (it lived in the old Pod's emptyDir): it needs a fresh token.
-        secret = await issueToken(ctx, s);
+        issued = await issueToken(ctx, s);
         pod = await apply<V1Pod>(ctx.client, PODS, want as KubeObject);
         void ctx.events.record(raw, 'Normal', 'PodCreated', `created Pod ${name} (${s.spec.mode} mode)`);
       }
@@ -175,14 +167,17 @@ export function sandboxHandler(settings: SandboxSettings): Handler<LatticeSandbo
         sandbox: s,
         pod,
         poll: result,
-        token: secret && {
-          issuedAt: secret.metadata?.annotations?.[ANNOTATION_ISSUED],
-          expiresAt: secret.metadata?.annotations?.[ANNOTATION_EXPIRES],
-        },
+        token: issued
+          ? {
+              issuedAt: issued.metadata?.annotations?.[ANNOTATION_ISSUED],
+              expiresAt: issued.metadata?.annotations?.[ANNOTATION_EXPIRES],
+            }
+          : s.status?.enrollment,
         now: new Date(),
       });
-      // Keep polling while a Pod exists: the datapath's counters and health change on their own.
-      if (pod && requeueAfterMs === undefined) requeueAfterMs = intervalMs;
+      // Keep polling while the datapath can be asked: its counters and health change on their own.
+      // A Pod without an IP needs no timer: the IP arrives as a Pod update, which re-runs this.
+      if (ip && requeueAfterMs === undefined) requeueAfterMs = intervalMs;
       return { status, requeueAfterMs };
     },
 
