@@ -63,6 +63,14 @@ build_module() {
   log "building $name $version"
   printf 'module lattice.local/%sbuild\n\ngo 1.26\n' "$name" > "$mod/go.mod"
   printf 'package main\nimport _ "%s"\nfunc main() {}\n' "$pkg" > "$mod/tools.go"
+  if [ "$name" = wireproxy ]; then
+    # wireproxy imports suah.dev/protect (OpenBSD pledge/unveil, no-ops on every other OS), which the Go
+    # module proxy does not serve here (403). A local module with the same no-op API stands in for it.
+    mkdir -p "$mod/protect-stub"
+    printf 'module suah.dev/protect\n\ngo 1.20\n' > "$mod/protect-stub/go.mod"
+    printf 'package protect\n\nfunc Pledge(string) error { return nil }\nfunc Unveil(string, string) error { return nil }\nfunc UnveilBlock() error { return nil }\n' > "$mod/protect-stub/protect.go"
+    (cd "$mod" && go mod edit -replace suah.dev/protect=./protect-stub)
+  fi
   (cd "$mod" && go get "$module@$version" >/dev/null && go mod tidy >/dev/null)
   build_into "$out" "$mod" "$pkg"
   local built=("$out"/*)
