@@ -76,6 +76,11 @@ export class Manager {
     return this.#elector ? this.#elector.isLeader : this.#started;
   }
 
+  /** Keys waiting in the controllers' queues (not counting delayed requeues). */
+  get pending(): number {
+    return this.#controllers.reduce((n, c) => n + c.queue.length, 0);
+  }
+
   get synced(): boolean {
     return this.#controllers.every((c) => c.synced);
   }
