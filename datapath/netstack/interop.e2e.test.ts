@@ -198,9 +198,12 @@ test('netstack interop: SOCKS5 → netstack → WireGuard → wireguard-go → k
     '0',
   ]);
   t.after(() => dp.stop());
-  const status = async () =>
-    (await (await fetch(`http://${dp.health}/status`)).json()) as Record<string, any>;
-  const wgPort = (await status()).overlay.listenPort as number;
+  interface Status {
+    overlay: { listenPort: number };
+    netstack: { tcpRetransmits: number; tcpConnectionsOpened: number };
+  }
+  const status = async () => (await (await fetch(`http://${dp.health}/status`)).json()) as Status;
+  const wgPort = (await status()).overlay.listenPort;
   await peer.setOurEndpoint(peer.hostAddress, wgPort);
   const socks = ['--socks5-hostname', dp.proxy];
   const base = `http://${THEIR_OVERLAY}:${HTTP_PORT}`;
@@ -288,7 +291,7 @@ test('netstack interop: SOCKS5 → netstack → WireGuard → wireguard-go → k
         await peer.setOurEndpoint(peer.hostAddress, relay.port);
         assert.ok(await peer.ping(OUR_OVERLAY, 2), 'ping through the relay');
         relay.loss = loss;
-        const before = (await status()).netstack.tcpRetransmits as number;
+        const before = (await status()).netstack.tcpRetransmits;
         const out = join(dir, 'lossy.bin');
         const r = await curl([...socks, '-o', out, '-r', `0-${LOSSY - 1}`, `${base}/`]);
         assert.equal(r.code, 0, r.stderr);
@@ -301,7 +304,7 @@ test('netstack interop: SOCKS5 → netstack → WireGuard → wireguard-go → k
         assert.equal(up.stdout, `${await sha256File(file, LOSSY)} ${LOSSY}`);
         rmSync(part);
         assert.ok(relay.stats.dropped > 0, 'the relay dropped packets');
-        const after = (await status()).netstack.tcpRetransmits as number;
+        const after = (await status()).netstack.tcpRetransmits;
         assert.ok(after > before, 'our side retransmitted what the relay dropped');
       } finally {
         relay.loss = 0;

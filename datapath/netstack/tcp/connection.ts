@@ -129,6 +129,8 @@ export interface TcpCounters {
   retransmits: number;
   fastRetransmits: number;
   timeouts: number;
+  /** Zero-window and keepalive probes sent. */
+  probes: number;
   bytesSent: number;
   bytesReceived: number;
 }
@@ -159,6 +161,7 @@ export class TcpConnection {
     retransmits: 0,
     fastRetransmits: 0,
     timeouts: 0,
+    probes: 0,
     bytesSent: 0,
     bytesReceived: 0,
   };
@@ -463,7 +466,10 @@ export class TcpConnection {
         this.host.markDirty(this);
         return;
       }
-      if (this.state === 'TIME_WAIT' || this.state === 'LAST_ACK' || this.state === 'CLOSING') {
+      // RFC 1337: a RST must not cut TIME_WAIT short (an old duplicate could then open a new
+      // incarnation); the 2·MSL timer ends it.
+      if (this.state === 'TIME_WAIT') return;
+      if (this.state === 'LAST_ACK' || this.state === 'CLOSING') {
         this.finish(null, 'CLOSED');
       } else {
         this.finish(new TcpError('reset', 'connection reset by peer'), 'CLOSED');
@@ -1028,6 +1034,7 @@ export class TcpConnection {
 
   /** A segment the peer must answer with an ACK: seq = SND.UNA − 1, no data (keepalive / window probe). */
   private sendProbe(): void {
+    this.counters.probes++;
     const h = this.h;
     h.seq = seqAdd(this.sndUna, -1);
     h.flags = ACK;

@@ -54,7 +54,7 @@ export class SimNetwork {
   /** Per direction: link parameters can be changed while running. */
   aToB: LinkParams;
   bToA: LinkParams;
-  /** Optional filter: return false to drop a packet (after the random loss). */
+  /** Optional filter: sees every packet sent; return false to drop it. */
   filter: ((from: 'a' | 'b', packet: Buffer) => boolean) | null = null;
   readonly stats = { sent: 0, lost: 0, duplicated: 0, reordered: 0, queueDrops: 0 };
   private queue: Pending[] = [];
@@ -85,11 +85,12 @@ export class SimNetwork {
     const p = from === 'a' ? this.aToB : this.bToA;
     const to = from === 'a' ? this.b : this.a;
     this.stats.sent++;
-    if (this.random() < p.loss) {
+    // The filter sees every packet sent (tests capture with it), before the link loses any.
+    if (this.filter !== null && !this.filter(from, packet)) {
       this.stats.lost++;
       return;
     }
-    if (this.filter !== null && !this.filter(from, packet)) {
+    if (this.random() < p.loss) {
       this.stats.lost++;
       return;
     }
