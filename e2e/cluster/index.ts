@@ -305,3 +305,19 @@ export function sharedCluster(): Promise<Cluster> {
   })();
   return shared;
 }
+
+/** The processes and ports of the cluster in dir (supervisor included), for tests that check
+ *  nothing is left behind. Read it while the cluster runs. */
+export function inspectCluster(dir: string): { pids: number[]; ports: number[] } {
+  const L = layout(dir);
+  const plan = readJson<Plan>(L.plan);
+  const ports = plan ? plan.groups.flat().flatMap((s) => s.ports.map((p) => p.port)) : [];
+  const pids: number[] = [];
+  const sup = readPidFile(L.supervisorPid);
+  if (sup) pids.push(sup.pid);
+  for (const name of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'nats-server']) {
+    const id = readPidFile(`${L.pids}/${name}.pid`);
+    if (id) pids.push(id.pid);
+  }
+  return { pids, ports };
+}

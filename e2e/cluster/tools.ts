@@ -59,10 +59,10 @@ function need(binary: string, path: string, target: string): string {
   return path;
 }
 
-/** etcd: LATTICE_ETCD=debian (the default) uses /usr/bin/etcd (3.4), LATTICE_ETCD=built the one
+/** etcd: LATTICE_ETCD=debian uses /usr/bin/etcd (3.4), LATTICE_ETCD=built (the default) the one
  *  build-tools.sh builds; see docs/development.md for why. */
 function findEtcd(bin: string): { path: string; minor: string } {
-  const choice = process.env.LATTICE_ETCD ?? 'debian';
+  const choice = process.env.LATTICE_ETCD ?? 'built';
   if (choice === 'debian') {
     if (!executable('/usr/bin/etcd')) {
       throw new MissingBinaryError(
