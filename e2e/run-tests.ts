@@ -3,8 +3,12 @@
 //   node e2e/run-tests.ts                 every test
 //   node e2e/run-tests.ts --unit          only tests that need no external service (*.test.ts, not *.e2e.test.ts)
 //   node e2e/run-tests.ts FILE...         just these files
-import { spawnSync } from 'node:child_process';
+// When an *.e2e.test.ts file is selected, one local control plane is started first and shared by
+// every test process (env LATTICE_CLUSTER_DIR, read by sharedCluster() in e2e/cluster); it is
+// stopped at the end, on Ctrl-C, and (through its supervisor) if this process dies.
+import { spawn } from 'node:child_process';
 import { globSync } from 'node:fs';
+import { type Cluster, startCluster } from './cluster/index.ts';
 
 const args = process.argv.slice(2);
 const unitOnly = args.includes('--unit');
@@ -20,9 +24,35 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-const result = spawnSync(
+let cluster: Cluster | undefined;
+const env = { ...process.env };
+if (files.some((f) => f.endsWith('.e2e.test.ts')) && !env.LATTICE_CLUSTER_DIR) {
+  const t = Date.now();
+  try {
+    cluster = await startCluster();
+  } catch (err) {
+    console.error(`lattice tests: the local control plane did not start: ${(err as Error).message}`);
+    process.exit(1);
+  }
+  env.LATTICE_CLUSTER_DIR = cluster.dir;
+  console.log(
+    `lattice tests: shared cluster ${cluster.apiServerURL} up in ${Date.now() - t} ms (${cluster.dir})`,
+  );
+}
+
+const child = spawn(
   process.execPath,
   ['--test', '--test-concurrency=2', '--test-timeout=900000', '--test-reporter=spec', ...files],
-  { stdio: 'inherit', env: process.env },
+  { stdio: 'inherit', env },
 );
-process.exit(result.status ?? 1);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    child.kill(sig);
+    void cluster?.stop().finally(() => process.exit(130));
+  });
+}
+const code = await new Promise<number>((resolve) =>
+  child.once('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0))),
+);
+await cluster?.stop();
+process.exit(code);
