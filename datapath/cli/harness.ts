@@ -31,7 +31,7 @@ function split(hp: string): { host: string; port: number } {
  * Node flags the datapath runs with (as in its container): a small young generation, since the
  * datapath's allocations are short-lived buffers and its memory budget is 64 MiB idle.
  */
-export const DATAPATH_NODE_FLAGS = ['--max-semi-space-size=1'];
+export const DATAPATH_NODE_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1'];
 
 /** Where stripped TypeScript is cached between runs (the image warms it at build time). */
 export const COMPILE_CACHE = join(process.env.HOME ?? tmpdir(), '.cache', 'lattice', 'node-compile-cache');

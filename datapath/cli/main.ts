@@ -7,9 +7,6 @@
 import { UsageError } from '../config/flags.ts';
 import { ConfigError } from '../config/settings.ts';
 import { RuleError } from '../policy/rule.ts';
-import { wgCommand } from '../wireguard/cli.ts';
-import { auditVerify } from './audit-verify.ts';
-import { sandboxStart } from './start.ts';
 
 export interface Command {
   /** words that select it, e.g. ['sandbox', 'start'] */
@@ -18,14 +15,24 @@ export interface Command {
   run(argv: readonly string[]): Promise<number> | number;
 }
 
+// Each command's module is imported only when it runs: `sandbox start` must not carry the
+// WireGuard tool's crypto (sodium) in its memory, nor `wg genkey` the proxy.
 export const COMMANDS: Command[] = [
   {
     path: ['sandbox', 'start'],
     summary: 'run the datapath (proxy, egress policy, audit, forwards, health)',
-    run: sandboxStart,
+    run: async (argv) => (await import('./start.ts')).sandboxStart(argv),
   },
-  { path: ['audit', 'verify'], summary: 'check the hash chain of audit files', run: auditVerify },
-  { path: ['wg'], summary: 'WireGuard keys: genkey, pubkey, genpsk (as wg prints them)', run: wgCommand },
+  {
+    path: ['audit', 'verify'],
+    summary: 'check the hash chain of audit files',
+    run: async (argv) => (await import('./audit-verify.ts')).auditVerify(argv),
+  },
+  {
+    path: ['wg'],
+    summary: 'WireGuard keys: genkey, pubkey, genpsk (as wg prints them)',
+    run: async (argv) => (await import('../wireguard/cli.ts')).wgCommand(argv),
+  },
 ];
 
 function usage(): string {

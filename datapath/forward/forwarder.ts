@@ -89,7 +89,7 @@ export class Forwarder {
       rec.reason = d.draining() ? 'shutting-down' : 'allow-from';
       this.counters.denied++;
       d.audit.append(rec);
-      d.metrics.connections.inc({ decision: 'deny', rule: rec.rule ?? '', proto: 'forward' });
+      d.metrics.decided('deny', rec.rule ?? '', 'forward');
       stream.destroy();
       return;
     }
@@ -98,7 +98,7 @@ export class Forwarder {
       stream.destroy();
       return;
     }
-    d.metrics.connections.inc({ decision: 'allow', rule: rec.rule ?? '', proto: 'forward' });
+    d.metrics.decided('allow', rec.rule ?? '', 'forward');
     const close: AuditFields = { ...rec, event: 'close', bytesUp: 0, bytesDown: 0 };
     const fail = (reason: string) => {
       this.counters.failed++;
@@ -144,8 +144,7 @@ export class Forwarder {
       this.counters.bytesIn += r.up;
       this.counters.bytesOut += r.down;
       d.metrics.active.dec({ kind: 'ingress' });
-      d.metrics.bytes.inc({ direction: 'up' }, r.up);
-      d.metrics.bytes.inc({ direction: 'down' }, r.down);
+      d.metrics.relayed(r.up, r.down);
       close.reason = reason;
       close.bytesUp = r.up;
       close.bytesDown = r.down;

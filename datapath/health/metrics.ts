@@ -85,4 +85,37 @@ export class DatapathMetrics {
       registers,
     });
   }
+
+  // Label hashing in prom-client sorts and joins the label names on every call; the per-connection
+  // counters go through cached children instead (one Map lookup).
+  private readonly decidedChildren = new Map<string, Prom.Counter.Internal>();
+  private readonly dialChildren = new Map<string, Prom.Histogram.Internal<'result'>>();
+  private upChild: Prom.Counter.Internal | null = null;
+  private downChild: Prom.Counter.Internal | null = null;
+
+  decided(decision: string, rule: string, proto: string): void {
+    const key = `${decision}\u0000${rule}\u0000${proto}`;
+    let c = this.decidedChildren.get(key);
+    if (c === undefined) {
+      c = this.connections.labels({ decision, rule, proto });
+      this.decidedChildren.set(key, c);
+    }
+    c.inc();
+  }
+
+  dialed(result: string, seconds: number): void {
+    let h = this.dialChildren.get(result);
+    if (h === undefined) {
+      h = this.dialSeconds.labels({ result });
+      this.dialChildren.set(result, h);
+    }
+    h.observe(seconds);
+  }
+
+  relayed(up: number, down: number): void {
+    this.upChild ??= this.bytes.labels({ direction: 'up' });
+    this.downChild ??= this.bytes.labels({ direction: 'down' });
+    if (up > 0) this.upChild.inc(up);
+    if (down > 0) this.downChild.inc(down);
+  }
 }

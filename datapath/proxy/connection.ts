@@ -79,7 +79,7 @@ export class ProxyConnection {
 
   start(): void {
     const s = this.sock;
-    s.setNoDelay(true);
+    // (TCP_NODELAY is set by the server at accept)
     s.setTimeout(this.deps.limits.handshakeMs);
     s.on('timeout', this.onTimeout);
     s.on('error', this.onEarlyError);
@@ -276,7 +276,7 @@ export class ProxyConnection {
       rec.reason = reason;
       rec.reply = req.proto === 'socks5' ? socksCode : httpStatus;
       this.audit(rec);
-      d.metrics.connections.inc({ decision: rec.decision, rule: rec.rule ?? reason, proto: req.proto });
+      d.metrics.decided(rec.decision, rec.rule ?? reason, req.proto);
       d.stats.deny(`${rec.host}:${req.port}`, rec.rule ?? reason, Date.now());
       this.refuse(req, socksCode, httpStatus, why);
     };
@@ -336,7 +336,7 @@ export class ProxyConnection {
       this.refuse(req, REP.generalFailure, 503, 'audit log unavailable: refusing connections (fail closed)');
       return;
     }
-    d.metrics.connections.inc({ decision: 'allow', rule: decision.rule ?? 'default', proto: req.proto });
+    d.metrics.decided('allow', decision.rule ?? 'default', req.proto);
     d.stats.allow();
     await this.dial(req, rec, name, addresses, d.policy.generation);
   }
@@ -352,7 +352,8 @@ export class ProxyConnection {
     const d = this.deps;
     const deadline = Date.now() + d.limits.dialMs;
     let dialed: DialedStream | null = null;
-    let lastError: DialError = new DialError('unreachable', 'no address');
+    // Errors capture stack traces, which costs more than the rest of a decision: create one only on failure.
+    let lastError: DialError | null = null;
     let target = addresses[0];
     const t0 = performance.now();
     for (const a of addresses) {
@@ -378,7 +379,8 @@ export class ProxyConnection {
     const seconds = (performance.now() - t0) / 1000;
     const close: AuditFields = { ...rec, event: 'close', dialed: formatEndpoint(target, req.port) };
     if (dialed === null) {
-      d.metrics.dialSeconds.observe({ result: lastError.kind }, seconds);
+      lastError ??= new DialError('unreachable', 'no address');
+      d.metrics.dialed(lastError.kind, seconds);
       close.reason = lastError.kind;
       close.reply = req.proto === 'socks5' ? SOCKS_FOR_DIAL[lastError.kind] : HTTP_FOR_DIAL[lastError.kind];
       close.bytesUp = 0;
@@ -393,7 +395,7 @@ export class ProxyConnection {
       );
       return;
     }
-    d.metrics.dialSeconds.observe({ result: 'ok' }, seconds);
+    d.metrics.dialed('ok', seconds);
     const up = dialed.stream;
     close.path = dialed.path;
     if (this.isClosed() || this.sock.destroyed) {
@@ -444,8 +446,7 @@ export class ProxyConnection {
     close.bytesUp = up;
     close.bytesDown = down;
     close.durationMs = Date.now() - this.started;
-    this.deps.metrics.bytes.inc({ direction: 'up' }, up);
-    this.deps.metrics.bytes.inc({ direction: 'down' }, down);
+    this.deps.metrics.relayed(up, down);
     this.audit(close);
   }
 }

@@ -4,6 +4,7 @@
 // Nothing else runs per chunk: policy and audit happen before and after, never in between.
 
 import type { Duplex } from 'node:stream';
+import { noteRelayed } from './buffer-reclaim.ts';
 
 export type CloseReason =
   | 'client-closed'
@@ -38,11 +39,13 @@ export class Relay {
     const u = this.upstream;
     c.on('data', (chunk: Buffer) => {
       this.up += chunk.length;
+      noteRelayed(chunk.length);
       if (!u.write(chunk)) c.pause();
     });
     u.on('drain', () => c.resume());
     u.on('data', (chunk: Buffer) => {
       this.down += chunk.length;
+      noteRelayed(chunk.length);
       if (!c.write(chunk)) u.pause();
     });
     c.on('drain', () => u.resume());
