@@ -7,10 +7,9 @@
 // HTTP server on the kernel's TCP inside a namespace this test creates (names carry a random suffix).
 // Sizes follow the issue (100 MB each way); loss runs use 16 MB so the file stays bounded in time.
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,21 +18,22 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { UdpRelay } from '../../e2e/udp-relay/relay.ts';
 import { WireguardGoPeer } from '../wireguard/testing/wireguard-go-peer.ts';
+import {
+  HTTP_PORT,
+  OUR_OVERLAY,
+  randomName,
+  sha256File,
+  startDatapath,
+  startNamespaceHttpServer,
+  THEIR_OVERLAY,
+  wgKeyPair,
+  writeWgConfig,
+} from './testing/overlay-rig.ts';
 
 const run = promisify(execFile);
-const OUR_OVERLAY = '10.99.0.1';
-const THEIR_OVERLAY = '10.99.0.2';
-const HTTP_PORT = 8000;
 const BIG = 100 * 1024 * 1024;
 const LOSSY = 16 * 1024 * 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function sha256File(path: string, limit?: number): Promise<string> {
-  const h = createHash('sha256');
-  for await (const c of createReadStream(path, limit === undefined ? {} : { end: limit - 1 }))
-    h.update(c as Buffer);
-  return h.digest('hex');
-}
 
 async function curl(
   args: string[],
@@ -51,58 +51,6 @@ async function curl(
   }
 }
 
-interface Datapath {
-  proc: ChildProcess;
-  proxy: string;
-  health: string;
-  stop(): Promise<void>;
-}
-
-async function startDatapath(args: string[]): Promise<Datapath> {
-  const proc = spawn(
-    process.execPath,
-    [join(import.meta.dirname, '../cli/main.ts'), 'sandbox', 'start', ...args],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let stderr = '';
-  proc.stderr?.on('data', (d) => {
-    stderr += String(d);
-  });
-  let out = '';
-  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`datapath not ready: ${stderr}`)), 20_000);
-    proc.stdout?.on('data', (d) => {
-      out += String(d);
-      for (const line of out.split('\n')) {
-        if (!line.startsWith('{')) continue;
-        const j = JSON.parse(line) as Record<string, unknown>;
-        if (j.event === 'ready') {
-          clearTimeout(timer);
-          resolve(j);
-        }
-      }
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`datapath exited ${code}: ${stderr}`));
-    });
-  });
-  return {
-    proc,
-    proxy: String(ready.proxy),
-    health: String(ready.health),
-    async stop() {
-      if (proc.exitCode !== null) return;
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-      await once(proc, 'exit');
-      clearTimeout(t);
-    },
-  };
-}
-
 function auditRecords(path: string): Record<string, unknown>[] {
   return readFileSync(path, 'utf8')
     .split('\n')
@@ -115,11 +63,7 @@ test('netstack interop: SOCKS5 → netstack → WireGuard → wireguard-go → k
 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'lattice-netstack-e2e-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const priv = (await run('wg', ['genkey'])).stdout.trim();
-  const pub = await new Promise<string>((resolve, reject) => {
-    const c = execFile('wg', ['pubkey'], (err, stdout) => (err ? reject(err) : resolve(stdout.trim())));
-    c.stdin?.end(`${priv}\n`);
-  });
+  const { privateKey: priv, publicKey: pub } = await wgKeyPair();
   const peer = await WireguardGoPeer.create({
     ourPublicKey: pub,
     ourOverlay: OUR_OVERLAY,
@@ -133,25 +77,7 @@ test('netstack interop: SOCKS5 → netstack → WireGuard → wireguard-go → k
   const fileHash = await sha256File(file);
 
   // Kernel TCP server inside the namespace.
-  const server = spawn(
-    'ip',
-    [
-      'netns',
-      'exec',
-      peer.ns,
-      process.execPath,
-      join(import.meta.dirname, 'testing/http-file-server.ts'),
-      THEIR_OVERLAY,
-      String(HTTP_PORT),
-      file,
-    ],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  );
-  t.after(() => {
-    server.stdin?.end();
-    server.kill();
-  });
-  await once(server.stdout!, 'data');
+  t.after(await startNamespaceHttpServer(peer, file));
 
   // A local server in the sandbox that a forward exposes on the overlay.
   const local: Server = createServer((_req, res) => res.end('hello from inside the sandbox\n'));
@@ -163,11 +89,7 @@ test('netstack interop: SOCKS5 → netstack → WireGuard → wireguard-go → k
   const fwdClosed = fwdOpen + 1;
 
   const wgConfig = join(dir, 'wg0.conf');
-  writeFileSync(
-    wgConfig,
-    `[Interface]\nPrivateKey = ${priv}\nAddress = ${OUR_OVERLAY}/32\n\n[Peer]\nPublicKey = ${peer.publicKey}\nEndpoint = ${peer.nsAddress}:${peer.listenPort}\nAllowedIPs = ${THEIR_OVERLAY}/32\n`,
-    { mode: 0o600 },
-  );
+  writeWgConfig(wgConfig, priv, peer);
   const config = join(dir, 'config.yaml');
   writeFileSync(
     config,
@@ -181,7 +103,7 @@ test('netstack interop: SOCKS5 → netstack → WireGuard → wireguard-go → k
   const auditPath = join(dir, 'audit.jsonl');
   const dp = await startDatapath([
     '--name',
-    `netstack-e2e-${randomBytes(3).toString('hex')}`,
+    randomName('netstack-e2e'),
     '--proxy-addr',
     '127.0.0.1:0',
     '--health-addr',

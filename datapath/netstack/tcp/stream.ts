@@ -25,12 +25,20 @@ export class TcpStream extends Duplex {
       writableHighWaterMark: 64 * 1024,
     });
     this.conn = conn;
+    // Segments that arrive in one I/O turn are pushed as one chunk after it: whoever pipes us into a
+    // socket then makes one write syscall per burst instead of one per 1.4 kB segment (that was the
+    // largest item of the overlay profile).
     conn.onData = (data) => {
-      this.push(data);
-      conn.setUnread(this.readableLength);
+      this.pending.push(data);
+      this.pendingBytes += data.length;
+      if (!this.deliveryScheduled) {
+        this.deliveryScheduled = true;
+        setImmediate(this.deliverPending);
+      }
     };
     conn.onEnd = () => {
-      this.push(null);
+      if (this.deliveryScheduled) this.endPending = true;
+      else this.push(null);
     };
     conn.onDrain = () => {
       const cb = this.pendingWrite;
@@ -58,6 +66,26 @@ export class TcpStream extends Duplex {
     };
   }
 
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private deliveryScheduled = false;
+  private endPending = false;
+
+  private readonly deliverPending = (): void => {
+    this.deliveryScheduled = false;
+    const chunks = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (!this.destroyed && chunks.length > 0) {
+      this.push(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+      this.conn.setUnread(this.readableLength);
+    }
+    if (this.endPending) {
+      this.endPending = false;
+      this.push(null);
+    }
+  };
+
   get remoteAddressBytes(): Uint8Array {
     return this.conn.remoteAddress;
   }
@@ -68,7 +96,7 @@ export class TcpStream extends Duplex {
   }
 
   private readonly reportUnread = (): void => {
-    this.conn.setUnread(this.readableLength);
+    this.conn.setUnread(this.readableLength + this.pendingBytes);
   };
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {

@@ -1,0 +1,331 @@
+// Overlay throughput and connect latency, ours against wireproxy, on one path and in one run:
+//
+//   client ──SOCKS5──▶ proxy (ours: lattice sandbox start --wg-config | wireproxy: wireguard-go + gVisor)
+//          ──WireGuard/UDP──▶ wireguard-go on a TUN in a network namespace ──▶ kernel TCP HTTP server
+//
+// Both proxies are peers of the same wireguard-go interface and fetch the same file from the same
+// server. Measured: single-stream download and upload (100 MB), 8 parallel downloads (8 × 32 MB),
+// SOCKS5 CONNECT latency through the tunnel (p50/p99 of 200 sequential connects), CPU seconds per GB
+// and peak RSS of the proxy process. Prints a markdown table and the ratio ours/wireproxy.
+//   node datapath/netstack/overlay.bench.ts [--profile DIR]   (--profile: node --cpu-prof on our datapath,
+//                                                             and the top self-time functions printed)
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { WireguardGoPeer } from '../wireguard/testing/wireguard-go-peer.ts';
+import {
+  HTTP_PORT,
+  randomName,
+  startDatapath,
+  startNamespaceHttpServer,
+  THEIR_OVERLAY,
+  wgKeyPair,
+  writeWgConfig,
+} from './testing/overlay-rig.ts';
+
+const run = promisify(execFile);
+const MB = 1024 * 1024;
+const FILE_SIZE = 100 * MB;
+const PARALLEL = 8;
+const PARALLEL_SIZE = 32 * MB;
+const CONNECTS = 200;
+const WIREPROXY = join(homedir(), '.cache/lattice/bin/wireproxy-v1.0.9/wireproxy');
+const WIREPROXY_OVERLAY = '10.99.0.3';
+
+const profileArg = process.argv.indexOf('--profile');
+const profileDir = profileArg >= 0 ? process.argv[profileArg + 1] : null;
+
+interface Subject {
+  name: string;
+  socks: string;
+  pid: number;
+}
+
+interface Result {
+  down: number;
+  up: number;
+  parallel: number;
+  p50: number;
+  p99: number;
+  cpuPerGB: number;
+  rssMB: number;
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime in clock ticks (USER_HZ = 100)
+}
+
+function peakRssMB(pid: number): number {
+  const m = /VmHWM:\s+([0-9]+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
+async function curl(args: string[]): Promise<string> {
+  const r = await run('curl', ['-sS', '--fail', '--max-time', '300', ...args], { maxBuffer: 1 << 20 });
+  return r.stdout;
+}
+
+/** Bytes per second (as curl measured) of one download through the proxy. */
+async function download(s: Subject, size: number): Promise<number> {
+  const out = await curl([
+    '--socks5-hostname',
+    s.socks,
+    '-o',
+    '/dev/null',
+    '-r',
+    `0-${size - 1}`,
+    '-w',
+    '%{speed_download}',
+    `http://${THEIR_OVERLAY}:${HTTP_PORT}/`,
+  ]);
+  return Number(out);
+}
+
+async function upload(s: Subject, file: string): Promise<number> {
+  const out = await curl([
+    '--socks5-hostname',
+    s.socks,
+    '--data-binary',
+    `@${file}`,
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{speed_upload}',
+    `http://${THEIR_OVERLAY}:${HTTP_PORT}/upload`,
+  ]);
+  return Number(out);
+}
+
+async function parallelDownload(s: Subject): Promise<number> {
+  const start = performance.now();
+  await Promise.all(Array.from({ length: PARALLEL }, () => download(s, PARALLEL_SIZE)));
+  return (PARALLEL * PARALLEL_SIZE) / ((performance.now() - start) / 1000);
+}
+
+/** One SOCKS5 CONNECT through the proxy to the server, in ms until the success reply. */
+function socksConnect(proxy: string): Promise<number> {
+  const [host, port] = [
+    proxy.slice(0, proxy.lastIndexOf(':')),
+    Number(proxy.slice(proxy.lastIndexOf(':') + 1)),
+  ];
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const s = connect({ host, port });
+    let stage = 0;
+    let buf = Buffer.alloc(0);
+    s.on('error', reject);
+    s.on('connect', () => s.write(Buffer.from([5, 1, 0])));
+    s.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (stage === 0 && buf.length >= 2) {
+        buf = buf.subarray(2);
+        stage = 1;
+        const req = Buffer.from([
+          5,
+          1,
+          0,
+          1,
+          ...THEIR_OVERLAY.split('.').map(Number),
+          HTTP_PORT >> 8,
+          HTTP_PORT & 0xff,
+        ]);
+        s.write(req);
+      }
+      if (stage === 1 && buf.length >= 10) {
+        const ms = performance.now() - start;
+        s.destroy();
+        if (buf[1] !== 0) reject(new Error(`SOCKS5 reply ${buf[1]}`));
+        else resolve(ms);
+      }
+    });
+  });
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+const median = (xs: number[]) => percentile(xs, 50);
+
+async function measure(s: Subject, file: string): Promise<Result> {
+  await download(s, 8 * MB); // warm-up: handshake, JIT, congestion window
+  const cpu0 = cpuSeconds(s.pid);
+  const downs: number[] = [];
+  const ups: number[] = [];
+  for (let i = 0; i < 3; i++) downs.push(await download(s, FILE_SIZE));
+  for (let i = 0; i < 2; i++) ups.push(await upload(s, file));
+  const par = await parallelDownload(s);
+  const cpu = cpuSeconds(s.pid) - cpu0;
+  const bytes = 3 * FILE_SIZE + 2 * FILE_SIZE + PARALLEL * PARALLEL_SIZE;
+  const lat: number[] = [];
+  for (let i = 0; i < CONNECTS; i++) lat.push(await socksConnect(s.socks));
+  return {
+    down: median(downs) / MB,
+    up: Math.max(...ups) / MB,
+    parallel: par / MB,
+    p50: percentile(lat, 50),
+    p99: percentile(lat, 99),
+    cpuPerGB: cpu / (bytes / 1024 / MB),
+    rssMB: peakRssMB(s.pid),
+  };
+}
+
+async function waitForPort(host: string, port: number, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const ok = await new Promise<boolean>((r) => {
+      const c = connect({ host, port }, () => {
+        c.destroy();
+        r(true);
+      });
+      c.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${host}:${port} did not open`);
+}
+
+function summarizeProfile(dir: string): string {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+  if (files.length === 0) return '(no profile written)';
+  const prof = JSON.parse(readFileSync(join(dir, files[0]), 'utf8')) as {
+    nodes: {
+      id: number;
+      hitCount: number;
+      callFrame: { functionName: string; url: string; lineNumber: number };
+    }[];
+  };
+  const byFn = new Map<string, number>();
+  let total = 0;
+  for (const n of prof.nodes) {
+    const url = n.callFrame.url.replace(/^file:\/\/.*\/work\/main\//, '');
+    const key = `${n.callFrame.functionName || '(anonymous)'} ${url ? `${url}:${n.callFrame.lineNumber + 1}` : ''}`;
+    byFn.set(key, (byFn.get(key) ?? 0) + n.hitCount);
+    total += n.hitCount;
+  }
+  const idle = (byFn.get('(idle) ') ?? 0) + (byFn.get('(program) ') ?? 0);
+  const rows = [...byFn.entries()]
+    .filter(([k]) => !k.startsWith('(idle)'))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 20)
+    .map(
+      ([k, v]) => `| ${((100 * v) / (total - (byFn.get('(idle) ') ?? 0))).toFixed(1)} % | \`${k.trim()}\` |`,
+    );
+  return [
+    `CPU profile of our datapath (${files[0]}; self time, idle excluded; ${((100 * idle) / total).toFixed(0)} % idle+program):`,
+    '',
+    '| self | function |',
+    '|---:|---|',
+    ...rows,
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'lattice-overlay-bench-'));
+  const cleanups: (() => unknown)[] = [() => rmSync(dir, { recursive: true, force: true })];
+  try {
+    const ours = await wgKeyPair();
+    const wp = await wgKeyPair();
+    const peer = await WireguardGoPeer.create({ ourPublicKey: ours.publicKey });
+    cleanups.push(() => peer.close());
+    await peer.exec('wg', [
+      'set',
+      peer.ifname,
+      'peer',
+      wp.publicKey,
+      'allowed-ips',
+      `${WIREPROXY_OVERLAY}/32`,
+    ]);
+    const file = join(dir, 'file.bin');
+    writeFileSync(file, (await import('node:crypto')).randomBytes(FILE_SIZE));
+    cleanups.push(await startNamespaceHttpServer(peer, file));
+
+    const wgConfig = join(dir, 'ours.conf');
+    writeWgConfig(wgConfig, ours.privateKey, peer);
+    const profDir = profileDir ?? join(dir, 'prof');
+    const dp = await startDatapath(
+      [
+        '--name',
+        randomName('overlay-bench'),
+        '--proxy-addr',
+        '127.0.0.1:0',
+        '--health-addr',
+        '127.0.0.1:0',
+        '--audit-path',
+        join(dir, 'audit.jsonl'),
+        '--egress-allow',
+        '10.99.0.0/24',
+        '--log-level',
+        'warn',
+        '--wg-config',
+        wgConfig,
+        '--wg-port',
+        '0',
+      ],
+      profileDir !== null ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [],
+    );
+    cleanups.push(() => dp.stop());
+
+    const wpPort = await freePort();
+    const wpConf = join(dir, 'wireproxy.conf');
+    writeFileSync(
+      wpConf,
+      `[Interface]\nAddress = ${WIREPROXY_OVERLAY}/32\nPrivateKey = ${wp.privateKey}\nMTU = 1420\n\n[Peer]\nPublicKey = ${peer.publicKey}\nEndpoint = ${peer.nsAddress}:${peer.listenPort}\nAllowedIPs = ${THEIR_OVERLAY}/32\n\n[Socks5]\nBindAddress = 127.0.0.1:${wpPort}\n`,
+      { mode: 0o600 },
+    );
+    const wproc = spawn(WIREPROXY, ['-c', wpConf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    cleanups.push(async () => {
+      if (wproc.exitCode === null) {
+        wproc.kill();
+        await once(wproc, 'exit');
+      }
+    });
+    await waitForPort('127.0.0.1', wpPort);
+
+    const subjects: Subject[] = [
+      { name: 'lattice (TS netstack + WireGuard)', socks: dp.proxy, pid: dp.proc.pid! },
+      { name: 'wireproxy v1.0.9 (gVisor + wireguard-go)', socks: `127.0.0.1:${wpPort}`, pid: wproc.pid! },
+    ];
+    const results: Result[] = [];
+    for (const s of subjects) results.push(await measure(s, file));
+
+    const [a, b] = results;
+    const f = (x: number, d = 1) => x.toFixed(d);
+    const lines = [
+      `Overlay path, ${new Date().toISOString()}, node ${process.version}, ${(await run('nproc')).stdout.trim()} cores (shared)`,
+      '',
+      '| proxy | download 1 stream MB/s | upload 1 stream MB/s | download 8 streams MB/s | CONNECT p50 ms | CONNECT p99 ms | CPU s/GB | peak RSS MiB |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|',
+      ...subjects.map(
+        (s, i) =>
+          `| ${s.name} | ${f(results[i].down)} | ${f(results[i].up)} | ${f(results[i].parallel)} | ${f(results[i].p50, 2)} | ${f(results[i].p99, 2)} | ${f(results[i].cpuPerGB, 2)} | ${f(results[i].rssMB, 0)} |`,
+      ),
+      `| **ratio ours / wireproxy** | **${f(a.down / b.down, 2)}×** | **${f(a.up / b.up, 2)}×** | **${f(a.parallel / b.parallel, 2)}×** | ${f(a.p50 / b.p50, 2)}× | ${f(a.p99 / b.p99, 2)}× | ${f(a.cpuPerGB / b.cpuPerGB, 2)}× | ${f(a.rssMB / b.rssMB, 2)}× |`,
+    ];
+    console.log(lines.join('\n'));
+    if (profileDir !== null) {
+      await dp.stop();
+      console.log(`\n${summarizeProfile(profDir)}`);
+    }
+  } finally {
+    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
+  }
+}
+
+await main();

@@ -1,0 +1,125 @@
+// Test and bench infrastructure for the overlay path:
+//   a wireguard-go peer in its own namespace (WireguardGoPeer), a kernel-TCP HTTP file server in that
+//   namespace, and a real `lattice sandbox start` process joined to the peer with --wg-config.
+// Used by interop.e2e.test.ts and overlay.bench.ts so both measure exactly the same path.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createReadStream, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { WireguardGoPeer } from '../../wireguard/testing/wireguard-go-peer.ts';
+
+const run = promisify(execFile);
+
+export const OUR_OVERLAY = '10.99.0.1';
+export const THEIR_OVERLAY = '10.99.0.2';
+export const HTTP_PORT = 8000;
+
+export async function wgKeyPair(): Promise<{ privateKey: string; publicKey: string }> {
+  const privateKey = (await run('wg', ['genkey'])).stdout.trim();
+  const publicKey = await new Promise<string>((resolve, reject) => {
+    const c = execFile('wg', ['pubkey'], (err, stdout) => (err ? reject(err) : resolve(stdout.trim())));
+    c.stdin?.end(`${privateKey}\n`);
+  });
+  return { privateKey, publicKey };
+}
+
+export async function sha256File(path: string, limit?: number): Promise<string> {
+  const h = createHash('sha256');
+  for await (const c of createReadStream(path, limit === undefined ? {} : { end: limit - 1 }))
+    h.update(c as Buffer);
+  return h.digest('hex');
+}
+
+/** Starts the HTTP file server on the kernel's TCP inside the peer's namespace; returns a stopper. */
+export async function startNamespaceHttpServer(peer: WireguardGoPeer, file: string): Promise<() => void> {
+  const server = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      peer.ns,
+      process.execPath,
+      join(import.meta.dirname, 'http-file-server.ts'),
+      THEIR_OVERLAY,
+      String(HTTP_PORT),
+      file,
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  await once(server.stdout!, 'data');
+  return () => {
+    server.stdin?.end();
+    server.kill();
+  };
+}
+
+export interface RunningDatapath {
+  proc: ChildProcess;
+  proxy: string;
+  health: string;
+  stop(): Promise<void>;
+}
+
+/** Runs `lattice sandbox start ARGS` and waits for its `ready` line. */
+export async function startDatapath(args: string[], nodeFlags: string[] = []): Promise<RunningDatapath> {
+  const main = join(import.meta.dirname, '../../cli/main.ts');
+  const proc = spawn(process.execPath, [...nodeFlags, main, 'sandbox', 'start', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  proc.stderr?.on('data', (d) => {
+    stderr += String(d);
+  });
+  let out = '';
+  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`datapath not ready: ${stderr}`)), 20_000);
+    proc.stdout?.on('data', (d) => {
+      out += String(d);
+      for (const line of out.split('\n')) {
+        if (!line.startsWith('{')) continue;
+        const j = JSON.parse(line) as Record<string, unknown>;
+        if (j.event === 'ready') {
+          clearTimeout(timer);
+          resolve(j);
+        }
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`datapath exited ${code}: ${stderr}`));
+    });
+  });
+  return {
+    proc,
+    proxy: String(ready.proxy),
+    health: String(ready.health),
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = once(proc, 'exit');
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** A wg-quick file for our side: our key and overlay address, the peer reached at its namespace end. */
+export function writeWgConfig(
+  path: string,
+  privateKey: string,
+  peer: WireguardGoPeer,
+  ourOverlay = OUR_OVERLAY,
+): void {
+  writeFileSync(
+    path,
+    `[Interface]\nPrivateKey = ${privateKey}\nAddress = ${ourOverlay}/32\n\n[Peer]\nPublicKey = ${peer.publicKey}\nEndpoint = ${peer.nsAddress}:${peer.listenPort}\nAllowedIPs = ${THEIR_OVERLAY}/32\n`,
+    { mode: 0o600 },
+  );
+}
+
+export function randomName(prefix: string): string {
+  return `${prefix}-${randomBytes(3).toString('hex')}`;
+}
