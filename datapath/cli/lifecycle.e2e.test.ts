@@ -254,6 +254,47 @@ describe('policy replaced at run time', () => {
   });
 });
 
+test('an idle relayed connection is closed after --idle-timeout and audited as idle-timeout', async () => {
+  const port = await echo();
+  const dp = await started(['--egress-allow', `127.0.0.1:${port}`, '--idle-timeout', '400ms']);
+  const c = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port });
+  assert.equal(await roundTrip(c.sock, 'x'), 'x');
+  await closedBy(c.sock);
+  const rec = await eventually(() => readAudit(dp.auditPath).find((r) => r.event === 'close'));
+  assert.equal(rec.reason, 'idle-timeout');
+  assert.equal(rec.bytesUp, 1);
+});
+
+test('a rule that expires closes the connections it allowed, as policy-revoked', async () => {
+  const port = await echo();
+  const dir = mkdtempSync(join(tmpdir(), 'lattice-exp-'));
+  cleanups.push(() => cleanupDir(dir));
+  const cfg = join(dir, 'cfg.json');
+  writeFileSync(cfg, '{}');
+  const dp = await started(['--config', cfg]);
+  // the expiring rule arrives once the datapath runs (SIGHUP), so a slow start cannot eat its lifetime
+  const expiresAt = new Date(Date.now() + 2500).toISOString();
+  writeFileSync(
+    cfg,
+    JSON.stringify({ egress: { rules: [{ cidr: '127.0.0.1/32', ports: [String(port)], expiresAt }] } }),
+  );
+  dp.proc.kill('SIGHUP');
+  await eventually(async () => {
+    const st = (await (await fetch(`http://127.0.0.1:${dp.health.port}/status`)).json()) as {
+      egress: { reloads: number };
+    };
+    return st.egress.reloads === 1 ? true : undefined;
+  });
+  const c = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port });
+  assert.equal(c.code, 0);
+  await closedBy(c.sock);
+  const rec = await eventually(() => readAudit(dp.auditPath).find((r) => r.event === 'close'));
+  assert.equal(rec.reason, 'policy-revoked');
+  const again = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port });
+  again.sock.destroy();
+  assert.equal(again.code, 0x02);
+});
+
 test('forwards: allowFrom admits matching peers, others are refused; both audited as ingress', async () => {
   const target = await echo();
   const dir = mkdtempSync(join(tmpdir(), 'lattice-fwd-'));
