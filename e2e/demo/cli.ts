@@ -1,0 +1,182 @@
+// `make demo` / `make demo-down`. First version: the local control plane, the LatticeSandbox
+// CRD, the operator (under its own ServiceAccount and the RBAC from config/rbac, not as admin),
+// the samples from config/samples, then `kubectl get sandboxes`. Everything keeps running in the
+// background until `make demo-down`. State: .lattice/demo (cluster, operator pid file and log).
+//   node e2e/demo/cli.ts up|down
+import { spawn } from 'node:child_process';
+import { existsSync, globSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Cluster } from '../cluster/index.ts';
+import { downCluster, ensureCluster, exportLines, REPO_ROOT } from '../cluster/persistent.ts';
+import { freePorts } from '../cluster/ports.ts';
+import { alive, idOf, readPidFile, terminate, writePidFile } from '../cluster/proc.ts';
+
+const STATE = join(REPO_ROOT, '.lattice', 'demo');
+const CLUSTER_DIR = join(STATE, 'cluster');
+const OPERATOR_PID = join(STATE, 'operator.pid');
+const OPERATOR_LOG = join(STATE, 'operator.log');
+const OPERATOR_MAIN = join(REPO_ROOT, 'operator', 'main.ts');
+
+const say = (msg: string) => console.log(`demo: ${msg}`);
+
+async function must(c: Cluster, args: string[], input?: string): Promise<string> {
+  const r = await c.kubectl(args, { input });
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+function crdFiles(): string[] {
+  return globSync('crds/*.yaml', { cwd: REPO_ROOT })
+    .map((f) => join(REPO_ROOT, f))
+    .filter((f) => /^kind:\s*CustomResourceDefinition\s*$/m.test(readFileSync(f, 'utf8')))
+    .sort();
+}
+
+async function installCrds(c: Cluster): Promise<boolean> {
+  const files = crdFiles();
+  if (files.length === 0) {
+    say('no CRD in crds/ yet; skipping');
+    return false;
+  }
+  for (const f of files) await must(c, ['apply', '--server-side', '--force-conflicts', '-f', f]);
+  await must(c, ['wait', '--for=condition=Established', '--timeout=60s', ...files.flatMap((f) => ['-f', f])]);
+  say(`CRDs installed: ${files.map((f) => f.slice(REPO_ROOT.length + 1)).join(', ')}`);
+  return true;
+}
+
+async function waitHttp(url: string, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(url)).ok) return true;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
+}
+
+function logTail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-15).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Runs operator/main.ts in the background as the lattice-operator ServiceAccount. */
+async function startOperator(c: Cluster): Promise<void> {
+  if (!existsSync(OPERATOR_MAIN)) {
+    say('operator/main.ts does not exist yet; not starting an operator');
+    return;
+  }
+  if (alive(readPidFile(OPERATOR_PID))) {
+    say(`operator already running (pid ${readPidFile(OPERATOR_PID)?.pid}, log ${OPERATOR_LOG})`);
+    return;
+  }
+  const rbac = join(REPO_ROOT, 'config', 'rbac');
+  if (existsSync(join(rbac, 'kustomization.yaml'))) {
+    await must(c, ['apply', '-n', 'lattice-system', '-k', rbac]);
+    say('operator RBAC applied from config/rbac');
+  }
+  const [probePort] = await freePorts(1);
+  const out = openSync(OPERATOR_LOG, 'a', 0o600);
+  const child = spawn(
+    process.execPath,
+    [OPERATOR_MAIN, '--kubeconfig', c.operatorKubeconfig, '--probe-addr', `127.0.0.1:${probePort}`],
+    {
+      detached: true,
+      stdio: ['ignore', out, out],
+      cwd: REPO_ROOT,
+      env: { ...process.env, LATTICE_NATS_URL: c.natsURL },
+    },
+  );
+  child.unref();
+  const id = idOf(child.pid!);
+  if (id) writePidFile(OPERATOR_PID, id);
+  if (await waitHttp(`http://127.0.0.1:${probePort}/readyz`, 60_000)) {
+    say(`operator running (pid ${child.pid}, probes http://127.0.0.1:${probePort}, log ${OPERATOR_LOG})`);
+  } else {
+    say(
+      `operator did not report ready within 60 s; last lines of ${OPERATOR_LOG}:\n${logTail(OPERATOR_LOG)}`,
+    );
+  }
+}
+
+async function applySamples(c: Cluster): Promise<void> {
+  const samples = globSync('config/samples/*.yaml', { cwd: REPO_ROOT }).sort();
+  if (samples.length === 0) {
+    say('no samples in config/samples yet');
+    return;
+  }
+  for (const s of samples) {
+    const r = await c.kubectl(['apply', '-n', 'default', '-f', join(REPO_ROOT, s)]);
+    say(r.code === 0 ? r.stdout.trim() : `${s} rejected: ${r.stderr.trim()}`);
+  }
+}
+
+async function showSandboxes(c: Cluster, crdInstalled: boolean): Promise<void> {
+  if (!crdInstalled) {
+    say('`kubectl get sandboxes`: the LatticeSandbox CRD is not there yet');
+    return;
+  }
+  // give the operator a moment to write a first status
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const r = await c.kubectl([
+      'get',
+      'sandboxes',
+      '-A',
+      '-o',
+      'jsonpath={range .items[*]}{.status.phase}{"\\n"}{end}',
+    ]);
+    const phases = r.stdout.split('\n').slice(0, -1);
+    if (r.code === 0 && phases.length > 0 && phases.every(Boolean)) break;
+    await new Promise((res) => setTimeout(res, 500));
+  }
+  console.log('\n$ kubectl get sandboxes -A');
+  const r = await c.kubectl(['get', 'sandboxes', '-A']);
+  console.log((r.code === 0 ? r.stdout : r.stderr).trimEnd());
+  console.log();
+}
+
+async function up(): Promise<void> {
+  mkdirSync(STATE, { recursive: true, mode: 0o700 });
+  const t = Date.now();
+  const { cluster, started } = await ensureCluster(CLUSTER_DIR);
+  say(
+    started
+      ? `control plane started in ${((Date.now() - t) / 1000).toFixed(1)}s (${cluster.apiServerURL})`
+      : `control plane already running (${cluster.apiServerURL})`,
+  );
+  const crdInstalled = await installCrds(cluster);
+  if (crdInstalled) await startOperator(cluster);
+  if (crdInstalled) await applySamples(cluster);
+  await showSandboxes(cluster, crdInstalled);
+  say('stop everything with: make demo-down');
+  console.log(`export LATTICE_NATS_URL=${cluster.natsURL}`);
+  for (const line of exportLines(cluster)) console.log(line);
+}
+
+async function down(): Promise<void> {
+  const op = readPidFile(OPERATOR_PID);
+  if (op && alive(op)) {
+    await terminate(op, 10_000);
+    say(`operator stopped (pid ${op.pid})`);
+  }
+  say((await downCluster(CLUSTER_DIR)) ? 'control plane stopped' : 'no control plane was running');
+  rmSync(STATE, { recursive: true, force: true });
+}
+
+const command = process.argv[2];
+try {
+  if (command === 'up') await up();
+  else if (command === 'down') await down();
+  else {
+    console.error('usage: node e2e/demo/cli.ts up|down');
+    process.exitCode = 2;
+  }
+} catch (err) {
+  const e = err as Error;
+  console.error(`demo ${command}: ${e.name}: ${e.message}`);
+  process.exitCode = 1;
+}
