@@ -193,6 +193,7 @@ export class TcpConnection {
   private rcvAdvEdge = 0; // right edge of the window we last advertised
   private unread = 0; // delivered to the application but not yet consumed by it
   private readonly ooo: OooSegment[] = [];
+  private readonly oooRanges: number[] = []; // the same data as merged [l, r) pairs: SACK blocks
   private lastOooSeq = 0;
   private finReceived = false;
 
@@ -221,6 +222,7 @@ export class TcpConnection {
   private rexmitNext = 0;
   private sacked: number[] = []; // scoreboard: sorted, disjoint [l, r) pairs above sndUna
   private bytesAckedCa = 0;
+  private limitedTransmit = 0; // segments allowed beyond cwnd by RFC 3042
 
   // --- timers: absolute times in ms, NONE when off
   private rtoAt = NONE;
@@ -577,7 +579,11 @@ export class TcpConnection {
       return false;
     }
     const window = seg.window << this.sndWndShift;
+    const sackedBefore = this.sackOn ? this.sackedBytes() : 0;
     if (this.sackOn && seg.sack !== undefined) this.updateScoreboard(seg.sack);
+    // An ACK that SACKs new data reports a hole even if the peer's window moved meanwhile (RFC 6675
+    // counts those as duplicates; Linux's receive-window autotuning changes the window all the time).
+    const sackGrew = this.sackOn && this.sackedBytes() > sackedBefore;
 
     if (seqGt(ack, this.sndUna)) {
       this.ackAdvanced(seg, ack);
@@ -585,10 +591,10 @@ export class TcpConnection {
       ack === this.sndUna &&
       seg.payload.length === 0 &&
       !(seg.flags & FIN) &&
-      window === this.sndWnd &&
+      (window === this.sndWnd || sackGrew) &&
       this.sndMax !== this.sndUna
     ) {
-      this.dupAck();
+      this.dupAck(sackGrew);
     }
     // Window update (RFC 9293 §3.10.7.4: SND.WL1/WL2 keep old segments from moving it).
     if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack))) {
@@ -621,6 +627,7 @@ export class TcpConnection {
     }
     this.retries = 0;
     this.persistBackoff = 0;
+    this.limitedTransmit = 0;
     // Bytes of data acknowledged (the SYN and FIN take a sequence number but no buffer space).
     let dataAcked = acked;
     if (seqLe(this.sndUna, this.iss)) dataAcked--; // SYN
@@ -667,7 +674,7 @@ export class TcpConnection {
     this.host.markDirty(this);
   }
 
-  private dupAck(): void {
+  private dupAck(sackGrew: boolean): void {
     this.dupAcks++;
     if (this.inRecovery) {
       this.cwnd += this.effMss; // inflate (RFC 6582 §3.2 step 3)
@@ -676,13 +683,30 @@ export class TcpConnection {
       return;
     }
     const sackedBytes = this.sackedBytes();
-    if (this.dupAcks >= 3 || (this.sackOn && sackedBytes >= 3 * this.effMss && this.dupAcks >= 1)) {
-      // Fast retransmit, unless the duplicates belong to a window already recovered by RTO (RFC 6582 §4.1).
-      if (seqLt(this.sndUna, this.recover)) return;
+    // Early retransmit (RFC 5827): with fewer than 4 segments outstanding and nothing new to send,
+    // 3 duplicates can never come; lower the threshold to outstanding − 1.
+    const outstanding = Math.ceil(seqSub(this.sndMax, this.sndUna) / this.effMss);
+    const unsent = seqSub(seqAdd(this.sndQueueSeq, this.sndQueue.length), this.sndMax) > 0;
+    const threshold = outstanding < 4 && !unsent ? Math.max(1, outstanding - 1) : 3;
+    if (this.dupAcks < threshold && !(this.sackOn && sackedBytes >= 3 * this.effMss)) {
+      // Limited transmit (RFC 3042): the first two duplicates each let one new segment out, which
+      // keeps the ACK clock going so a small window still collects its three duplicates.
+      if (this.dupAcks <= 2) {
+        this.limitedTransmit = this.dupAcks;
+        this.host.markDirty(this);
+      }
+      return;
+    }
+    {
+      // Fast retransmit, unless the duplicates belong to a window already recovered by RTO (RFC 6582
+      // §4.1) — except when they SACK new data: then they report a real hole (a lost retransmission),
+      // not our own go-back-N duplicates, and waiting for another RTO would only stall.
+      if (seqLt(this.sndUna, this.recover) && !sackGrew) return;
       const flight = seqSub(this.sndMax, this.sndUna);
       this.ssthresh = Math.max(flight >> 1, 2 * this.effMss);
       this.recover = this.sndMax;
       this.inRecovery = true;
+      this.limitedTransmit = 0;
       this.rexmitNext = this.sndUna;
       this.counters.fastRetransmits++;
       this.retransmitHoles(1, true);
@@ -722,6 +746,25 @@ export class TcpConnection {
     }
   }
 
+  /** Moves sndNxt past a SACKed range it sits in; true when it moved. */
+  private skipSacked(): boolean {
+    for (let i = 0; i < this.sacked.length; i += 2) {
+      if (seqGe(this.sndNxt, this.sacked[i]) && seqLt(this.sndNxt, this.sacked[i + 1])) {
+        this.sndNxt = this.sacked[i + 1];
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Bytes from seq up to the next SACKed range (or a large number when none follows). */
+  private untilNextSacked(seq: number): number {
+    for (let i = 0; i < this.sacked.length; i += 2) {
+      if (seqGt(this.sacked[i], seq)) return seqSub(this.sacked[i], seq);
+    }
+    return 0x7fffffff;
+  }
+
   private updateScoreboard(blocks: number[]): void {
     for (let i = 0; i + 1 < blocks.length; i += 2) {
       let l = blocks[i];
@@ -733,16 +776,7 @@ export class TcpConnection {
   }
 
   private insertRange(l: number, r: number): void {
-    const s = this.sacked;
-    let i = 0;
-    while (i < s.length && seqLt(s[i + 1], l)) i += 2;
-    let j = i;
-    while (j < s.length && seqLe(s[j], r)) {
-      if (seqLt(s[j], l)) l = s[j];
-      if (seqGt(s[j + 1], r)) r = s[j + 1];
-      j += 2;
-    }
-    s.splice(i, j - i, l, r);
+    insertRange(this.sacked, l, r);
   }
 
   private sackedBytes(): number {
@@ -806,8 +840,9 @@ export class TcpConnection {
   private insertOoo(seq: number, data: Buffer, fin: boolean): void {
     const q = this.ooo;
     this.lastOooSeq = seq;
-    let i = 0;
-    while (i < q.length && seqLt(q[i].seq, seq)) i++;
+    // Search from the end: a new out-of-order segment usually extends the highest block.
+    let i = q.length;
+    while (i > 0 && seqGe(q[i - 1].seq, seq)) i--;
     // Trim against the previous entry and drop entries this one covers entirely.
     if (i > 0) {
       const prev = q[i - 1];
@@ -824,20 +859,27 @@ export class TcpConnection {
     if (i < q.length && seqLt(q[i].seq, end)) data = data.subarray(0, seqSub(q[i].seq, seq));
     if (data.length === 0 && !fin) return;
     q.splice(i, 0, { seq, data, fin });
+    insertRange(this.oooRanges, seq, seqAdd(end, fin ? 1 : 0));
   }
 
   private drainOoo(): void {
     const q = this.ooo;
-    while (q.length > 0 && seqLe(q[0].seq, this.rcvNxt)) {
-      const e = q.shift()!;
+    let k = 0;
+    for (; k < q.length && seqLe(q[k].seq, this.rcvNxt); k++) {
+      const e = q[k];
       const skip = seqSub(this.rcvNxt, e.seq);
       if (skip < e.data.length) this.deliver(skip === 0 ? e.data : e.data.subarray(skip));
       if (e.fin && seqAdd(e.seq, e.data.length) === this.rcvNxt) {
         this.receiveFin();
         q.length = 0;
+        this.oooRanges.length = 0;
         return;
       }
     }
+    if (k > 0) q.splice(0, k);
+    const r = this.oooRanges;
+    while (r.length > 0 && seqLe(r[1], this.rcvNxt)) r.splice(0, 2);
+    if (r.length > 0 && seqLt(r[0], this.rcvNxt)) r[0] = this.rcvNxt;
   }
 
   private receiveFin(): void {
@@ -894,16 +936,19 @@ export class TcpConnection {
     let sent = false;
     const queueEnd = seqAdd(this.sndQueueSeq, this.sndQueue.length);
     for (;;) {
-      const win = Math.min(this.cwnd, this.sndWnd);
+      const win = Math.min(this.cwnd + this.limitedTransmit * this.effMss, this.sndWnd);
       const flight = seqSub(this.sndNxt, this.sndUna);
       const usable = win - flight;
       const avail = seqSub(queueEnd, this.sndNxt);
       if (avail > 0) {
         if (usable <= 0) break;
-        const len = Math.min(avail, usable, this.effMss);
+        // Resending after a timeout: skip what the peer SACKed, stop short of the next SACKed range.
+        if (seqLt(this.sndNxt, this.sndMax) && this.sacked.length > 0 && this.skipSacked()) continue;
+        let len = Math.min(avail, usable, this.effMss);
+        if (seqLt(this.sndNxt, this.sndMax)) len = Math.min(len, this.untilNextSacked(this.sndNxt));
         // Sender SWS avoidance (RFC 9293 §3.8.6.2.1): no small segment while data is in flight
         // and more is waiting, unless it finishes the queue.
-        if (len < this.effMss && len < avail && flight > 0) break;
+        if (len < this.effMss && len < avail && flight > 0 && !seqLt(this.sndNxt, this.sndMax)) break;
         if (len <= 0) break;
         const end = seqAdd(this.sndNxt, len);
         // The last data segment carries FIN when the application has ended its side.
@@ -983,7 +1028,7 @@ export class TcpConnection {
       h.tsVal = undefined;
       h.tsEcr = undefined;
     }
-    h.sack = this.sackOn && this.ooo.length > 0 ? this.sackBlocks() : undefined;
+    h.sack = this.sackOn && this.oooRanges.length > 0 ? this.sackBlocks() : undefined;
     this.lastAckSent = this.rcvNxt;
     this.ackNow = false;
     this.segsSinceAck = 0;
@@ -993,14 +1038,8 @@ export class TcpConnection {
   private sackBlocks(): number[] {
     // Merge adjacent out-of-order entries into blocks; the block holding the latest arrival first
     // (RFC 2018 §4), then the highest others, at most 3 with timestamps on.
-    const blocks: number[] = [];
-    for (const e of this.ooo) {
-      const l = e.seq;
-      const r = seqAdd(e.seq, e.data.length + (e.fin ? 1 : 0));
-      const n = blocks.length;
-      if (n > 0 && blocks[n - 1] === l) blocks[n - 1] = r;
-      else blocks.push(l, r);
-    }
+    const blocks = this.oooRanges;
+    if (blocks.length === 0) return [];
     let first = 0;
     for (let i = 0; i < blocks.length; i += 2) {
       if (seqGe(this.lastOooSeq, blocks[i]) && seqLt(this.lastOooSeq, blocks[i + 1])) first = i;
@@ -1129,7 +1168,9 @@ export class TcpConnection {
     this.inRecovery = false;
     this.dupAcks = 0;
     this.recover = this.sndMax;
-    this.sacked.length = 0; // the receiver may renege on SACKed data (RFC 2018 §8)
+    // Keep the SACK scoreboard through the first timeout so go-back-N resends only the holes; a second
+    // timeout in a row drops it, in case the receiver reneged on what it SACKed (RFC 2018 §8).
+    if (this.retries > 1) this.sacked.length = 0;
     this.rto = Math.min(this.rto * 2, this.cfg.rtoMaxMs);
     this.rttTime = NONE;
     this.sndNxt = this.sndUna;
@@ -1199,6 +1240,7 @@ export class TcpConnection {
     this.timeWaitAt = NONE;
     this.keepaliveAt = NONE;
     this.ooo.length = 0;
+    this.oooRanges.length = 0;
     if (error !== null) this.error = error;
     this.notifyClose(error);
     this.host.closed(this);
@@ -1213,6 +1255,19 @@ export class TcpConnection {
 
 function inWindow(seq: number, start: number, size: number): boolean {
   return seqGe(seq, start) && seqLt(seq, seqAdd(start, size));
+}
+
+/** Adds [l, r) to a sorted list of disjoint [l, r) pairs, merging what touches or overlaps. */
+function insertRange(s: number[], l: number, r: number): void {
+  let i = 0;
+  while (i < s.length && seqLt(s[i + 1], l)) i += 2;
+  let j = i;
+  while (j < s.length && seqLe(s[j], r)) {
+    if (seqLt(s[j], l)) l = s[j];
+    if (seqGt(s[j + 1], r)) r = s[j + 1];
+    j += 2;
+  }
+  s.splice(i, j - i, l, r);
 }
 
 function earlier(a: number, b: number): number {
