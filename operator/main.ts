@@ -11,7 +11,7 @@
 //   --server-url URL                  LATTICE_SERVER_URL   control-plane URL the datapaths enroll at;
 //                                     default http://lattice-control-plane.lattice-system.svc:8080
 //   --datapath-image IMAGE            LATTICE_DATAPATH_IMAGE   pin the datapath image for every sandbox
-//   --workers N                       WORKERS           concurrent reconciles; default 4
+//   --workers N                       WORKERS           concurrent reconciles; default 16
 //   --log-level debug|info|warn|error LOG_LEVEL         default info
 // SIGTERM/SIGINT: stop reconciling, release the Lease (a standby takes over at once), exit 0.
 import { hostname } from 'node:os';
@@ -43,7 +43,7 @@ if (!['debug', 'info', 'warn', 'error'].includes(level)) {
   console.error(`--log-level must be debug, info, warn or error, not ${JSON.stringify(level)}`);
   process.exit(2);
 }
-const workers = Number(values.workers ?? env.WORKERS ?? 4);
+const workers = Number(values.workers ?? env.WORKERS ?? 16);
 if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
   console.error('--workers must be an integer between 1 and 64');
   process.exit(2);

@@ -10,7 +10,7 @@
 //   throws never takes the process down;
 // - requeues: `requeueAfterMs` for periodic work (status polling).
 import { isDeepStrictEqual } from 'node:util';
-import { applyStatus } from './apply.ts';
+import { applyStatus, FIELD_MANAGER } from './apply.ts';
 import { classify, errorMessage, isNotFound, TemporaryError } from './errors.ts';
 import type { EventRecorder } from './events.ts';
 import { Informer } from './informer.ts';
@@ -230,6 +230,7 @@ export class Controller<T extends KubeObject, S> {
     const path = resourcePath(this.#h.kind, o.metadata.namespace, o.metadata.name);
     try {
       return await this.#d.client.request<T>('PATCH', path, {
+        query: { fieldManager: FIELD_MANAGER },
         body: { metadata: { finalizers, resourceVersion: o.metadata.resourceVersion } },
         contentType: 'application/merge-patch+json',
       });

@@ -10,7 +10,7 @@ import type { V1Pod, V1Secret } from '@kubernetes/client-node';
 import { GROUP, KIND, PLURAL, VERSION } from '../../crds/schema.ts';
 import { withDefaults } from '../api/v1alpha1/defaults.ts';
 import type { LatticeSandbox, LatticeSandboxStatus } from '../api/v1alpha1/types.gen.ts';
-import { apply } from '../runtime/apply.ts';
+import { apply, FIELD_MANAGER } from '../runtime/apply.ts';
 import type { Context, Handler, Kind } from '../runtime/controller.ts';
 import { isNotFound, PermanentError } from '../runtime/errors.ts';
 import { type KubeObject, PODS, resourcePath, SECRETS } from '../runtime/kube.ts';
@@ -56,6 +56,11 @@ export function sandboxHandler(settings: SandboxSettings): Handler<LatticeSandbo
   const poll = settings.poll ?? pollStatus;
   const timeoutMs = settings.pollTimeoutMs ?? 2000;
   const intervalMs = settings.pollIntervalMs ?? 15_000;
+  // Pods created but not yet seen by the Pod informer ("expectations", as in the ReplicaSet
+  // controller): without this a pass that runs before the informer catches up would believe the
+  // Pod is missing and issue a second token.
+  const expected = new Map<string, { pod: V1Pod; at: number }>();
+  const EXPECT_MS = 30_000;
 
   async function issueToken(ctx: Context, s: LatticeSandbox): Promise<V1Secret> {
     const now = Date.now();
@@ -88,7 +93,7 @@ export function sandboxHandler(settings: SandboxSettings): Handler<LatticeSandbo
     name: 'latticesandbox',
     kind: SANDBOX_KIND,
     finalizer: FINALIZER,
-    workers: settings.workers,
+    workers: settings.workers ?? 16,
     resyncMs: settings.resyncMs,
     owns: [
       {
@@ -107,6 +112,13 @@ export function sandboxHandler(settings: SandboxSettings): Handler<LatticeSandbo
       const name = s.metadata.name!;
       const want = desiredPod(s, settings);
       let pod = ctx.cache('pods').get(`${ns}/${name}`) as V1Pod | undefined;
+      const exp = expected.get(ctx.key);
+      if (pod || (exp && Date.now() - exp.at > EXPECT_MS)) expected.delete(ctx.key);
+      else if (exp) {
+        // Created moments ago; the informer has not delivered it yet. Wait for it (its ADDED event
+        // re-runs this), with a timer in case it was deleted before the informer ever saw it.
+        return { status: undefined, requeueAfterMs: EXPECT_MS - (Date.now() - exp.at) + 100 };
+      }
       // The token's times are read when it is issued and kept in status: no Secret read per pass.
       let issued: V1Secret | undefined;
       let requeueAfterMs: number | undefined;
@@ -136,7 +148,7 @@ export function sandboxHandler(settings: SandboxSettings): Handler<LatticeSandbo
         pod.metadata?.annotations?.[ANNOTATION_CONFIG] !== want.metadata!.annotations![ANNOTATION_CONFIG]
       ) {
         pod = await ctx.client.request<V1Pod>('PATCH', resourcePath(PODS, ns, name), {
-          query: { fieldManager: 'lattice-operator' },
+          query: { fieldManager: FIELD_MANAGER },
           body: {
             metadata: {
               annotations: { [ANNOTATION_CONFIG]: want.metadata!.annotations![ANNOTATION_CONFIG] },
@@ -154,6 +166,7 @@ export function sandboxHandler(settings: SandboxSettings): Handler<LatticeSandbo
         // A new Pod has no credential (it lived in the old Pod's emptyDir): it needs a fresh token.
         issued = await issueToken(ctx, s);
         pod = await apply<V1Pod>(ctx.client, PODS, want as KubeObject);
+        expected.set(ctx.key, { pod, at: Date.now() });
         void ctx.events.record(raw, 'Normal', 'PodCreated', `created Pod ${name} (${s.spec.mode} mode)`);
       }
 

@@ -79,7 +79,6 @@ await op.stop();
 
 // --- the peer: a ReplicaSet of N replicas, reconciled by kube-controller-manager ---
 const peer = await namespace(c, 'scale-rs');
-const r0 = Date.now();
 await admin.request('POST', `/apis/apps/v1/namespaces/${peer.name}/replicasets`, {
   body: {
     apiVersion: 'apps/v1',
@@ -104,7 +103,7 @@ console.log(
 );
 console.log('|---|---|---|---|---|---|---|');
 console.log(
-  `| lattice operator (4 workers) | Secret + Pod (SSA) + finalizer + status | ${s(allPodsMs)} | ${rate(allPodsMs)} | ${requestsBurst} | ${writesBurst} | ${steadyRequests} in ${STEADY_MS / 1000} s (${steadyWrites} writes) |`,
+  `| lattice operator (16 workers) | Secret + Pod (SSA) + finalizer + status | ${s(allPodsMs)} | ${rate(allPodsMs)} | ${requestsBurst} | ${writesBurst} | ${steadyRequests} in ${STEADY_MS / 1000} s (${steadyWrites} writes) |`,
 );
 console.log(
   `| kube-controller-manager ReplicaSet (peer) | Pod | ${s(peerMs)} | ${rate(peerMs)} | – | – | – |`,
