@@ -14,6 +14,8 @@ export interface AuditQuery {
   limit: number;
   /** Next stream sequence to read (1 = from the start of the time range). */
   startSeq?: number;
+  /** whether `to` was given (an open range ends "now" on every page) */
+  openEnded?: boolean;
 }
 
 export const DEFAULT_LIMIT = 100;
@@ -29,9 +31,11 @@ function parseTime(name: string, v: string | null, fallback: number): number {
   return t;
 }
 
-function digest(q: Omit<AuditQuery, 'limit' | 'startSeq'>): string {
+function digest(q: AuditQuery): string {
+  // An open range (no `to`) ends "now" on every page, so it is bound as "open", not by its value.
+  const to = q.openEnded ? 'open' : String(q.to);
   return createHash('sha256')
-    .update(`${q.agentName}\n${q.namespace ?? ''}\n${q.from}\n${q.to}`)
+    .update(`${q.agentName}\n${q.namespace ?? ''}\n${q.from}\n${to}`)
     .digest('hex')
     .slice(0, 16);
 }
@@ -61,6 +65,7 @@ export function parseAuditQuery(params: URLSearchParams, now: number): AuditQuer
     limit = Number(limitText);
   }
   const q: AuditQuery = { agentName, namespace, from, to, limit };
+  if (!params.get('to')) q.openEnded = true;
   const cursor = params.get('cursor');
   if (cursor) {
     let c: { v?: unknown; s?: unknown; q?: unknown };

@@ -80,6 +80,7 @@ test('audit query defaults and bounds', () => {
     from: 0,
     to: NOW,
     limit: 100,
+    openEnded: true,
   });
   assert.equal(q('agentName=bot&limit=1000&from=2026-01-01T00:00:00Z').limit, 1000);
   assert.equal(
@@ -127,6 +128,13 @@ test('a cursor resumes the same query and is refused for any other', () => {
   assert.equal(
     codeOf(() => q('agentName=bot&cursor=garbage')),
     '400 invalid_cursor',
+  );
+  const open = encodeCursor(q('agentName=bot'), 7);
+  const later = parseAuditQuery(new URLSearchParams(`agentName=bot&cursor=${open}`), NOW + 60_000);
+  assert.equal(later.startSeq, 7, 'an open range pages on as time passes');
+  assert.equal(
+    codeOf(() => q(`agentName=bot&to=2026-06-01T00:00:00Z&cursor=${open}`)),
+    '400 cursor_mismatch',
   );
   const zero = Buffer.from(JSON.stringify({ v: 1, s: 0, q: 'x' })).toString('base64url');
   assert.equal(
