@@ -8,7 +8,7 @@
 // characters (`,"hash":"` + 64 hex + `"}`), append "}", hash. Editing any byte of any line breaks
 // that line's hash or the next line's `prev`.
 
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export const AUDIT_SCHEMA_VERSION = 1;
 export const GENESIS_HASH = '0'.repeat(64);
@@ -50,8 +50,9 @@ export interface AuditRecord extends AuditFields {
   hash: string;
 }
 
+/** One-shot SHA-256 (crypto.hash is ~4× faster than a Hash object for a record-sized input). */
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return hash('sha256', text, 'hex');
 }
 
 /** Serialises a record (fixed key order) and returns the line without "\n", and its hash. */
@@ -86,8 +87,8 @@ export function sealRecord(
     durationMs: f.durationMs,
     prev,
   });
-  const hash = sha256Hex(body);
-  return { line: `${body.slice(0, -1)},"hash":"${hash}"}`, hash };
+  const h = sha256Hex(body);
+  return { line: `${body.slice(0, -1)},"hash":"${h}"}`, hash: h };
 }
 
 export interface ChainState {
@@ -116,8 +117,8 @@ export function verifyLines(lines: Iterable<string>, anchor: ChainState | null, 
       return { ok: false, line: lineNo, why: 'not a sealed audit record (no trailing "hash")' };
     }
     const body = `${line.slice(0, -HASH_SUFFIX_LENGTH)}}`;
-    const hash = line.slice(-66, -2);
-    if (sha256Hex(body) !== hash)
+    const lineHash = line.slice(-66, -2);
+    if (sha256Hex(body) !== lineHash)
       return { ok: false, line: lineNo, why: 'hash does not match the line (edited?)' };
     let rec: AuditRecord;
     try {
@@ -145,7 +146,7 @@ export function verifyLines(lines: Iterable<string>, anchor: ChainState | null, 
         };
     }
     first ??= rec.seq;
-    state = { seq: rec.seq, hash };
+    state = { seq: rec.seq, hash: lineHash };
     n++;
   }
   return { ok: true, records: n, first, last: state };

@@ -140,13 +140,20 @@ export class AuditWriter {
     const time = new Date(t).toISOString();
     const seq = this.chain.seq + 1;
     const { line, hash } = sealRecord({ time, seq, sandbox: this.opts.sandbox }, fields, this.chain.hash);
-    const data = Buffer.from(`${line}\n`);
+    const text = `${line}\n`;
+    // Records are ASCII unless a session id is not; only then does the byte length differ.
+    const bytes = Buffer.byteLength(text);
     try {
-      if (this.regular && this.size > 0 && this.size + data.length > this.opts.maxBytes) this.rotate();
+      if (this.regular && this.size > 0 && this.size + bytes > this.opts.maxBytes) this.rotate();
       const fd = this.fd as number;
-      let off = 0;
-      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-      this.size += data.length;
+      const written = writeSync(fd, text);
+      // A short write (disk full mid-record) is finished from a buffer; in practice one call writes it all.
+      if (written < bytes) {
+        const data = Buffer.from(text);
+        let off = written;
+        while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+      }
+      this.size += bytes;
     } catch (e) {
       this.fail(e);
       return false;
