@@ -7,7 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { cleanupDir, socks5Connect, startDatapath } from '../cli/harness.ts';
+import { cleanupDir, socks5Connect, startDatapath, warmCompileCache } from '../cli/harness.ts';
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -128,6 +128,7 @@ async function holdConnections(proxyPort: number, target: number, n: number) {
   return socks;
 }
 
+await warmCompileCache();
 const src = await startSource();
 const ms = await startMicrosocks();
 // Policy and audit on: a realistic rule set (allow the benchmark ports among other rules), audit to a file.
