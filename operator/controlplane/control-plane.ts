@@ -23,6 +23,7 @@ import type { StaticPeer } from './netmap.ts';
 import { NetmapPublisher } from './netmap-publisher.ts';
 import { verifyRequest } from './request-auth.ts';
 import { AUDIT_STREAM } from './subjects.ts';
+import { ensureTrustSecret } from './trust-store.ts';
 
 export interface ControlPlaneOptions {
   kubeConfig: KubeConfig;
@@ -34,7 +35,8 @@ export interface ControlPlaneOptions {
   natsURL: string;
   /** The bus address handed to datapaths (default natsURL). */
   busURL?: string;
-  trustSeeds: TrustSeeds;
+  /** The NATS trust seeds; without them they are read from (or created in) the Secret lattice-nats. */
+  trustSeeds?: TrustSeeds;
   pool?: string;
   staticPeers?: StaticPeer[];
   credentialLifetimeMs?: number;
@@ -49,7 +51,7 @@ export class ControlPlane implements IdentityRevoker {
   readonly o: ControlPlaneOptions;
   readonly log: Logger;
   readonly store: KubeStore;
-  readonly trust: Trust;
+  trust!: Trust;
   readonly allocator: IpAllocator;
   readonly revocations: Revocations;
   readonly publisher: NetmapPublisher;
@@ -64,13 +66,9 @@ export class ControlPlane implements IdentityRevoker {
     this.o = o;
     this.log = o.log ?? jsonLogger('control-plane');
     this.store = new KubeStore(o.kubeConfig, o.namespace ?? 'lattice-system');
-    this.trust = loadTrust(o.trustSeeds);
+    if (o.trustSeeds) this.trust = loadTrust(o.trustSeeds);
     this.allocator = new IpAllocator(this.store, parsePool(o.pool ?? '10.42.0.0/16'));
-    this.revocations = new Revocations(
-      this.store,
-      this.trust,
-      o.credentialLifetimeMs ?? DEFAULT_CREDENTIAL_LIFETIME_MS,
-    );
+    this.revocations = new Revocations(this.store, o.credentialLifetimeMs ?? DEFAULT_CREDENTIAL_LIFETIME_MS);
     this.publisher = new NetmapPublisher({
       store: this.store,
       networkCIDR: this.allocator.pool.cidr,
@@ -82,6 +80,8 @@ export class ControlPlane implements IdentityRevoker {
   }
 
   async start(): Promise<void> {
+    if (!this.trust) this.trust = loadTrust(await ensureTrustSecret(this.store.core, this.store.namespace));
+    this.revocations.trust = this.trust;
     this.bus = await connectBus(this.o.natsURL, this.trust, this.log);
     this.revocations.sys = this.bus.sys;
     this.publisher.nc = this.bus.nc;

@@ -43,13 +43,13 @@ export function issueCredential(
 
 export class Revocations {
   readonly store: KubeStore;
-  readonly trust: Trust;
   readonly lifetimeMs: number;
+  /** set before the first push (the trust may be loaded from Kubernetes at start) */
+  trust!: Trust;
   sys: NatsConnection | undefined;
 
-  constructor(store: KubeStore, trust: Trust, lifetimeMs = DEFAULT_CREDENTIAL_LIFETIME_MS) {
+  constructor(store: KubeStore, lifetimeMs = DEFAULT_CREDENTIAL_LIFETIME_MS) {
     this.store = store;
-    this.trust = trust;
     this.lifetimeMs = lifetimeMs;
   }
 
