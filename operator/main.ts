@@ -9,8 +9,13 @@
 //   --leader-elect-lease-duration S   (15)  --leader-elect-renew-deadline S (10)  --leader-elect-retry-period S (2)
 //                                     seconds; a standby takes over at most lease-duration after the leader dies
 //   --server-url URL                  LATTICE_SERVER_URL   control-plane URL the datapaths enroll at;
-//                                     default http://lattice-control-plane.lattice-system.svc:8080
+//                                     default http://latticed.lattice-system:8080
 //   --datapath-image IMAGE            LATTICE_DATAPATH_IMAGE   pin the datapath image for every sandbox
+//   --nats-url URL                    LATTICE_NATS_URL  serve the control plane (operator/controlplane/) on
+//                                     --control-plane-addr, talking to this nats-server; unset = no control plane
+//   --control-plane-addr HOST:PORT    LATTICE_CONTROL_PLANE_ADDR  default 0.0.0.0:8080 (Service latticed)
+//   --bus-url URL                     LATTICE_BUS_URL   the NATS address handed to datapaths; default --nats-url
+//   --overlay-pool CIDR               LATTICE_OVERLAY_POOL  default 10.42.0.0/16
 //   --workers N                       WORKERS           concurrent reconciles; default 16
 //   --log-level debug|info|warn|error LOG_LEVEL         default info
 // SIGTERM/SIGINT: stop reconciling, release the Lease (a standby takes over at once), exit 0.
@@ -32,6 +37,10 @@ const { values } = parseArgs({
     'leader-elect-retry-period': { type: 'string' },
     'server-url': { type: 'string' },
     'datapath-image': { type: 'string' },
+    'nats-url': { type: 'string' },
+    'control-plane-addr': { type: 'string' },
+    'bus-url': { type: 'string' },
+    'overlay-pool': { type: 'string' },
     workers: { type: 'string' },
     'log-level': { type: 'string' },
   },
@@ -62,6 +71,26 @@ const leaseMs = seconds('leader-elect-lease-duration', 15);
 const renewDeadlineMs = seconds('leader-elect-renew-deadline', 10);
 const retryMs = seconds('leader-elect-retry-period', 2);
 
+function controlPlaneOptions() {
+  const natsURL = values['nats-url'] ?? env.LATTICE_NATS_URL;
+  if (!natsURL) return undefined;
+  const addr = values['control-plane-addr'] ?? env.LATTICE_CONTROL_PLANE_ADDR ?? '0.0.0.0:8080';
+  const i = addr.lastIndexOf(':');
+  const port = Number(addr.slice(i + 1));
+  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`--control-plane-addr must be HOST:PORT, not ${JSON.stringify(addr)}`);
+    process.exit(2);
+  }
+  return {
+    namespace: env.POD_NAMESPACE ?? 'lattice-system',
+    host: addr.slice(0, i),
+    port,
+    natsURL,
+    busURL: values['bus-url'] ?? env.LATTICE_BUS_URL,
+    pool: values['overlay-pool'] ?? env.LATTICE_OVERLAY_POOL,
+  };
+}
+
 try {
   const manager = await startOperator({
     kubeconfig: values.kubeconfig ?? env.KUBECONFIG,
@@ -77,11 +106,9 @@ try {
           retryMs,
         }
       : undefined,
-    serverURL:
-      values['server-url'] ??
-      env.LATTICE_SERVER_URL ??
-      'http://lattice-control-plane.lattice-system.svc:8080',
+    serverURL: values['server-url'] ?? env.LATTICE_SERVER_URL ?? 'http://latticed.lattice-system:8080',
     datapathImage: values['datapath-image'] ?? env.LATTICE_DATAPATH_IMAGE,
+    controlPlane: controlPlaneOptions(),
     workers,
     log,
     onLostLeadership: () => {

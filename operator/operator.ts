@@ -1,6 +1,7 @@
 // The operator as a function: build the runtime Manager, register the sandbox reconciler,
 // start. operator/main.ts parses flags into these options; tests call it in-process.
 import { KubeConfig } from '@kubernetes/client-node';
+import { ControlPlane, type ControlPlaneOptions } from './controlplane/control-plane.ts';
 import { createLogger, type Level, type Logger } from './runtime/log.ts';
 import { Manager } from './runtime/manager.ts';
 import { type IdentityRevoker, InMemoryIdentityRevoker } from './sandbox/identity.ts';
@@ -26,6 +27,8 @@ export type OperatorOptions = {
   pollIntervalMs?: number;
   pollTimeoutMs?: number;
   revoker?: IdentityRevoker;
+  /** Serve the control plane (enrollment, netmaps, audit query) in this process; it is also the revoker. */
+  controlPlane?: Omit<ControlPlaneOptions, 'kubeConfig' | 'isLeader' | 'log'>;
   log?: Logger;
   logLevel?: Level;
   onLostLeadership?(): void;
@@ -57,11 +60,24 @@ export async function startOperator(o: OperatorOptions): Promise<Manager> {
     },
     onLostLeadership: o.onLostLeadership,
   });
+  // The control plane serves on every replica (its state is in Kubernetes and NATS); only its
+  // housekeeping follows the Lease.
+  let controlPlane: ControlPlane | undefined;
+  if (o.controlPlane) {
+    const cpLog = log.child({ component: 'control-plane' });
+    controlPlane = new ControlPlane({
+      ...o.controlPlane,
+      kubeConfig: loadKubeConfig(o.kubeconfig),
+      isLeader: () => manager.isLeader,
+      log: (level, msg, f) => cpLog[level](msg, f),
+    });
+    await controlPlane.start();
+  }
   manager.register(
     sandboxHandler({
       serverURL: o.serverURL,
       datapathImage: o.datapathImage,
-      revoker: o.revoker ?? new InMemoryIdentityRevoker(),
+      revoker: o.revoker ?? controlPlane ?? new InMemoryIdentityRevoker(),
       workers: o.workers,
       resyncMs: o.resyncMs,
       pollIntervalMs: o.pollIntervalMs,
@@ -69,5 +85,13 @@ export async function startOperator(o: OperatorOptions): Promise<Manager> {
     }),
   );
   await manager.start();
+  if (controlPlane) {
+    const cp = controlPlane;
+    const stopManager = manager.stop.bind(manager);
+    manager.stop = async () => {
+      await stopManager();
+      await cp.stop();
+    };
+  }
   return manager;
 }
