@@ -1,7 +1,8 @@
-// Proxy benchmark: our datapath (policy and audit on) next to microsocks (Debian) on loopback, in
-// the same run: single-stream and 4-stream download throughput, connect latency (TCP connect to the
-// proxy → SOCKS5 success reply, i.e. through the upstream connect) p50/p99, and the datapath's RSS
-// idle and with 1,000 open proxied connections. Prints a markdown table.
+// Proxy benchmark: our datapath (policy and audit on) next to microsocks (Debian) and a bare Node
+// relay (reference) on loopback, in the same run: single-stream and 4-stream download throughput,
+// connect latency (TCP connect to the proxy → SOCKS5 success reply, i.e. through the upstream
+// connect) p50/p99, and the datapath's RSS idle, after the runs, and with 1,000 open proxied
+// connections. Prints a markdown table.
 //   node datapath/proxy/proxy.bench.ts [--mib N] [--connects N] [--rounds N]
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -13,7 +14,7 @@ const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : def;
 };
-const MIB = arg('mib', 128);
+const MIB = arg('mib', 96);
 const CONNECTS = arg('connects', 200);
 const ROUNDS = arg('rounds', 5);
 const HOLD = 1000;
@@ -41,6 +42,33 @@ async function startSource(): Promise<{ proc: ChildProcess; blast: number; hold:
   const proc = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((r) => proc.stdout!.once('data', (d) => r(String(d))));
   return { proc, ...JSON.parse(line) };
+}
+
+/**
+ * A bare Node SOCKS5 relay (no policy, no audit, no limits, IPv4 CONNECT only) as a reference: what
+ * Node itself costs, so the table shows how much of the gap to microsocks is ours.
+ */
+async function startBareRelay(): Promise<{ proc: ChildProcess; port: number }> {
+  const code = `
+    const net = require('net');
+    const srv = net.createServer({ noDelay: true }, (c) => {
+      c.on('error', () => {});
+      c.once('data', () => {
+        c.write(Buffer.from([5, 0]));
+        c.once('data', (q) => {
+          const u = net.connect({ host: q[4] + '.' + q[5] + '.' + q[6] + '.' + q[7], port: q.readUInt16BE(8), noDelay: true }, () => {
+            c.write(Buffer.from([5, 0, 0, 1, 0, 0, 0, 0, 0, 0]));
+            c.pipe(u); u.pipe(c);
+          });
+          u.on('error', () => c.destroy()); c.on('close', () => u.destroy()); u.on('close', () => c.destroy());
+        });
+      });
+    });
+    srv.listen(0, '127.0.0.1', () => console.log(srv.address().port));
+  `;
+  const proc = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = Number(await new Promise<string>((r) => proc.stdout!.once('data', (d) => r(String(d)))));
+  return { proc, port };
 }
 
 async function startMicrosocks(): Promise<{ proc: ChildProcess; port: number }> {
@@ -131,6 +159,7 @@ async function holdConnections(proxyPort: number, target: number, n: number) {
 await warmCompileCache();
 const src = await startSource();
 const ms = await startMicrosocks();
+const bare = await startBareRelay();
 // Policy and audit on: a realistic rule set (allow the benchmark ports among other rules), audit to a file.
 const dp = await startDatapath([
   '--egress-allow',
@@ -147,10 +176,11 @@ try {
   // report medians (ratio = median of the per-round ratios).
   const peers: [string, number][] = [
     ['microsocks', ms.port],
+    ['bare Node relay', bare.port],
     ['lattice', dp.proxy.port],
   ];
   type Round = { t1: number; t4: number; p50: number; p99: number };
-  const rounds: Record<string, Round[]> = { microsocks: [], lattice: [] };
+  const rounds: Record<string, Round[]> = { microsocks: [], 'bare Node relay': [], lattice: [] };
   for (const [, port] of peers) await throughput(port, src.blast, 1); // warm-up
   for (let r = 0; r < ROUNDS; r++) {
     const order = r % 2 === 0 ? peers : [...peers].reverse();
@@ -177,6 +207,7 @@ try {
   const row = (label: string, k: keyof Round, d: number, target: string) => [
     label,
     f(med('microsocks', k), d),
+    f(med('bare Node relay', k), d),
     f(med('lattice', k), d),
     `${f(ratio(k), 2)}×`,
     target,
@@ -186,21 +217,22 @@ try {
     row('4-stream throughput (MB/s)', 't4', 0, '≥ 1.5×'),
     row('connect latency p50 (ms)', 'p50', 3, '≤ 2×'),
     row('connect latency p99 (ms)', 'p99', 3, 'reported'),
-    ['datapath RSS idle (MiB)', '', f(idle, 1), '', '≤ 64'],
-    ['datapath RSS after the runs above (MiB)', '', f(afterLoad, 1), '', '≤ 128'],
-    [`datapath RSS with ${HOLD} open connections (MiB)`, '', f(loaded, 1), '', '≤ 128'],
+    ['datapath RSS idle (MiB)', '', '', f(idle, 1), '', '≤ 64'],
+    ['datapath RSS after the runs above (MiB)', '', '', f(afterLoad, 1), '', '≤ 128'],
+    [`datapath RSS with ${HOLD} open connections (MiB)`, '', '', f(loaded, 1), '', '≤ 128'],
   ];
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   console.log(
     `SOCKS5 on loopback, ${ROUNDS} alternating rounds of: ${MIB} MiB download on 1 and on 4 streams, ${CONNECTS} sequential connects; ` +
       `lattice with 7 rules and audit on; medians; load average ${load} (node ${process.version})\n`,
   );
-  console.log('| measure | microsocks | lattice | ratio | target |');
-  console.log('|---|---|---|---|---|');
+  console.log('| measure | microsocks | bare Node relay | lattice | lattice / microsocks | target |');
+  console.log('|---|---|---|---|---|---|');
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 } finally {
   await dp.stop();
   cleanupDir(dp.dir);
   ms.proc.kill('SIGKILL');
+  bare.proc.kill('SIGKILL');
   src.proc.kill('SIGKILL');
 }
