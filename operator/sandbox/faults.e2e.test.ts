@@ -1,7 +1,8 @@
 // The operator under faults, against the real control plane, under config/ RBAC:
 // - its apiserver connections (watches included) cut again and again by a fault-injecting
 //   TCP proxy (e2e/faultproxy) in front of the real kube-apiserver;
-// - the kube-apiserver restarted while the operator runs;
+// - the kube-apiserver restarted while the operator runs (on a cluster of its own: the shared
+//   one serves other test processes at the same time);
 // - the leader killed with SIGKILL while a standby waits.
 // Each time it must converge: every sandbox has exactly one Pod, and status is not lost.
 import assert from 'node:assert/strict';
@@ -22,6 +23,7 @@ import {
   eventually,
   must,
   namespace,
+  privateCluster,
   ROOT,
   sandboxYAML,
   suffix,
@@ -109,25 +111,53 @@ test('watch streams cut repeatedly through a fault-injecting proxy: the operator
 });
 
 test('the kube-apiserver restarted mid-run: the operator converges without duplicate Pods or lost status', async (t) => {
-  const ns = await namespace(c, 'restart');
+  const own = await privateCluster();
+  const ownAdmin = adminClient(own);
+  t.after(async () => {
+    ownAdmin.close();
+    await own.stop();
+  });
+  const ns = 'restart';
+  await must(own, ['create', 'namespace', ns]);
   const op = await startOperator({
-    kubeconfig: c.operatorKubeconfig,
-    namespace: ns.name,
+    kubeconfig: own.operatorKubeconfig,
+    namespace: ns,
     serverURL: 'http://127.0.0.1:1',
     log: silentLogger,
     pollIntervalMs: 1000,
   });
-  t.after(async () => {
-    await op.stop();
-    await ns.remove();
-  });
-  await create(ns.name, 'before');
-  await eventually('first sandbox converged', () => converged(ns.name, ['before']));
-  const statusBefore = (await sandboxes(ns.name))[0].status;
-  await c.restartApiServer();
-  await create(ns.name, 'after');
-  await eventually('convergence after restart', () => converged(ns.name, ['before', 'after']), 90_000);
-  const before = (await sandboxes(ns.name)).find((s) => s.metadata.name === 'before')!;
+  t.after(() => op.stop());
+  const list = async <T>(path: string) => (await ownAdmin.request<{ items: T[] }>('GET', path)).items;
+  const converged2 = async (names: string[]) => {
+    const pods = await list<V1Pod>(`/api/v1/namespaces/${ns}/pods`);
+    const sbs = await list<LatticeSandbox>(`/apis/lattice.io/v1alpha1/namespaces/${ns}/latticesandboxes`);
+    return (
+      pods.length === names.length &&
+      names.every(
+        (n) =>
+          pods.filter((p) => p.metadata!.labels!['lattice.io/sandbox'] === n).length === 1 &&
+          sbs.some(
+            (s) =>
+              s.metadata.name === n &&
+              s.status?.podName === n &&
+              s.status.observedGeneration === s.metadata.generation,
+          ),
+      )
+    );
+  };
+  const createOwn = (name: string) =>
+    must(own, ['apply', '-f', '-'], sandboxYAML(name, ns, { agent: { image: 'a' } }));
+  await createOwn('before');
+  await eventually('first sandbox converged', () => converged2(['before']));
+  const statusBefore = (
+    await list<LatticeSandbox>(`/apis/lattice.io/v1alpha1/namespaces/${ns}/latticesandboxes`)
+  )[0].status;
+  await own.restartApiServer();
+  await createOwn('after');
+  await eventually('convergence after restart', () => converged2(['before', 'after']), 90_000);
+  const before = (
+    await list<LatticeSandbox>(`/apis/lattice.io/v1alpha1/namespaces/${ns}/latticesandboxes`)
+  ).find((s) => s.metadata.name === 'before')!;
   assert.equal(before.status!.podName, statusBefore!.podName);
   assert.equal(before.status!.observedGeneration, statusBefore!.observedGeneration);
   t.diagnostic(`watch restarts: ${JSON.stringify((await op.metrics.watchRestarts.get()).values)}`);

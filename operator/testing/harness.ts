@@ -3,7 +3,7 @@
 // and `eventually` for conditions that converge.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { type Cluster, sharedCluster } from '../../e2e/cluster/index.ts';
+import { type Cluster, sharedCluster, startCluster } from '../../e2e/cluster/index.ts';
 import { loadKubeConfig } from '../operator.ts';
 import { KubeClient } from '../runtime/kube.ts';
 
@@ -13,19 +13,29 @@ let prepared: Promise<Cluster> | undefined;
 
 /** The shared cluster with crds/ and config/rbac applied (as admin) and the CRD established. */
 export function cluster(): Promise<Cluster> {
-  prepared ??= (async () => {
-    const c = await sharedCluster();
-    await must(c, ['apply', '-f', join(ROOT, 'crds/latticesandbox.yaml')]);
-    await must(c, ['apply', '-k', join(ROOT, 'config/rbac')]);
-    await must(c, [
-      'wait',
-      '--for=condition=Established',
-      '--timeout=60s',
-      'crd/latticesandboxes.lattice.io',
-    ]);
-    return c;
-  })();
+  prepared ??= sharedCluster().then(install);
   return prepared;
+}
+
+/**
+ * A cluster of its own (no NATS), for tests that hurt the control plane (restarting the
+ * apiserver) and so must not share it with other test processes. Stop it when done.
+ */
+export async function privateCluster(): Promise<Cluster> {
+  const c = await startCluster({ withNats: false });
+  try {
+    return await install(c);
+  } catch (e) {
+    await c.stop();
+    throw e;
+  }
+}
+
+async function install(c: Cluster): Promise<Cluster> {
+  await must(c, ['apply', '-f', join(ROOT, 'crds/latticesandbox.yaml')]);
+  await must(c, ['apply', '-k', join(ROOT, 'config/rbac')]);
+  await must(c, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/latticesandboxes.lattice.io']);
+  return c;
 }
 
 export async function must(c: Cluster, args: string[], input?: string): Promise<string> {
