@@ -7,7 +7,8 @@
 // every test process (env LATTICE_CLUSTER_DIR, read by sharedCluster() in e2e/cluster); it is
 // stopped at the end, on Ctrl-C, and (through its supervisor) if this process dies.
 import { spawn } from 'node:child_process';
-import { globSync } from 'node:fs';
+import { cpSync, globSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Cluster, startCluster } from './cluster/index.ts';
 
 const args = process.argv.slice(2);
@@ -54,5 +55,12 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 const code = await new Promise<number>((resolve) =>
   child.once('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0))),
 );
+if (cluster && code !== 0) {
+  // the state dir goes away with the cluster; keep its component logs for the post-mortem
+  const kept = join(import.meta.dirname, '..', '.lattice', 'last-failed-run-cluster-logs');
+  rmSync(kept, { recursive: true, force: true });
+  cpSync(join(cluster.dir, 'logs'), kept, { recursive: true });
+  console.log(`lattice tests: the shared cluster's logs are kept in ${kept}`);
+}
 await cluster?.stop();
 process.exit(code);

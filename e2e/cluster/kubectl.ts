@@ -26,8 +26,10 @@ export function runKubectl(
     child.stderr.setEncoding('utf8').on('data', (d) => {
       stderr += d;
     });
-    child.once('error', reject);
+    child.once('error', (err) => reject(new Error(`cannot run ${kubectl}: ${err.message}`)));
     child.once('close', (code, sig) => resolve({ stdout, stderr, code: code ?? (sig ? 128 : 1) }));
+    // kubectl may exit without reading its input (a usage error); that is its answer, not ours
+    child.stdin.on('error', () => {});
     child.stdin.end(input ?? '');
   });
 }
