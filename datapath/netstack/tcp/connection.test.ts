@@ -203,6 +203,60 @@ describe('TCP connection: data transfer', () => {
     assert.equal(client.counters.timeouts, 0);
   });
 
+  it('a lost tail is repaired by a tail loss probe, not by the retransmission timer (RFC 8985 §7)', () => {
+    const { net, client, server } = established(2);
+    const data = pseudoRandomBytes(20 * 1368, 3);
+    let dropped = 0;
+    const inner = net.filter!;
+    net.filter = (from, p) => {
+      inner(from, p);
+      // Lose the last two data segments of the burst (and nothing else).
+      if (
+        from === 'a' &&
+        p.length > 100 &&
+        client.counters.bytesSent >= data.length - 2 * 1368 &&
+        dropped < 2
+      ) {
+        dropped++;
+        return false;
+      }
+      return true;
+    };
+    pump(client, data, data.length, false);
+    assert.ok(net.run(() => server.bytes === data.length, 10_000));
+    assert.equal(dropped, 2);
+    assert.ok(client.counters.tailLossProbes >= 1, 'a probe was sent');
+    assert.equal(client.counters.timeouts, 0, 'no retransmission timeout');
+  });
+
+  it('a lost retransmission is found by SACK and resent before the timer fires', () => {
+    const { net, client, server } = established(6, { bandwidth: 10_000 });
+    const data = pseudoRandomBytes(400_000, 6);
+    let firstLost = -1;
+    let lostAgain = false;
+    const inner = net.filter!;
+    net.filter = (from, p) => {
+      inner(from, p);
+      if (from !== 'a' || p.length !== 1420) return true;
+      const seq = p.readUInt32BE(24);
+      if (firstLost === -1 && client.counters.segmentsSent > 60) {
+        firstLost = seq;
+        return false;
+      }
+      if (seq === firstLost && !lostAgain) {
+        lostAgain = true; // its fast retransmission is lost as well
+        return false;
+      }
+      return true;
+    };
+    pump(client, data);
+    assert.ok(net.run(() => server.ended, 60_000));
+    assert.ok(lostAgain);
+    assert.equal(sha256(server.data()), sha256(data));
+    assert.ok(client.counters.lostRetransmits >= 1, 'the second loss was detected from SACKs');
+    assert.equal(client.counters.timeouts, 0);
+  });
+
   it('delayed ACK: a lone small segment is acknowledged after the delay, not at once', () => {
     const { net, seen, client } = established();
     const start = seen.length;
@@ -414,8 +468,10 @@ describe('TCP connection: closing and resets', () => {
     client.write(Buffer.alloc(1000, 1));
     net.run(() => client.state === 'CLOSED', 3_600_000);
     assert.equal(client.error?.code, 'timeout');
-    const rex = seen.filter((s) => s.from === 'a' && s.seg.payload.length === 1000).map((s) => s.at);
-    assert.equal(rex.length, 11, 'first send + 10 retries');
+    const sends = seen.filter((s) => s.from === 'a' && s.seg.payload.length === 1000).map((s) => s.at);
+    assert.equal(sends.length, 12, 'first send + one tail loss probe + 10 retries');
+    assert.equal(client.counters.tailLossProbes, 1);
+    const rex = [sends[0], ...sends.slice(2)]; // the timer-driven sends
     const gaps = rex.slice(1).map((t, i) => t - rex[i]);
     for (let i = 1; i < gaps.length; i++) assert.ok(gaps[i] >= gaps[i - 1], 'the interval never shrinks');
     assert.ok(gaps[3] >= 2 * gaps[2] - 1 || gaps[3] === 60_000, 'it doubles');

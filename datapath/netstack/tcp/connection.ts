@@ -129,6 +129,10 @@ export interface TcpCounters {
   retransmits: number;
   fastRetransmits: number;
   timeouts: number;
+  /** Tail loss probes sent (RFC 8985 §7). */
+  tailLossProbes: number;
+  /** Retransmissions found lost (by SACK) and sent again before the timer. */
+  lostRetransmits: number;
   /** Zero-window and keepalive probes sent. */
   probes: number;
   bytesSent: number;
@@ -161,6 +165,8 @@ export class TcpConnection {
     retransmits: 0,
     fastRetransmits: 0,
     timeouts: 0,
+    tailLossProbes: 0,
+    lostRetransmits: 0,
     probes: 0,
     bytesSent: 0,
     bytesReceived: 0,
@@ -223,9 +229,14 @@ export class TcpConnection {
   private sacked: number[] = []; // scoreboard: sorted, disjoint [l, r) pairs above sndUna
   private bytesAckedCa = 0;
   private limitedTransmit = 0; // segments allowed beyond cwnd by RFC 3042
+  // Retransmitted holes → SND.MAX when they were resent: data above that mark was sent later, so
+  // once it is SACKed while the hole is still missing, the retransmission itself was lost.
+  private readonly rexmitMarks = new Map<number, number>();
 
   // --- timers: absolute times in ms, NONE when off
   private rtoAt = NONE;
+  private tlpAt = NONE;
+  private tlpOut = false;
   private persistAt = NONE;
   private persistBackoff = 0;
   private delackAt = NONE;
@@ -596,6 +607,12 @@ export class TcpConnection {
     ) {
       this.dupAck(sackGrew);
     }
+    if (sackGrew && this.rexmitMarks.size > 0) this.detectLostRetransmission();
+    // An ACK that moves SND.UNA can still show the new SND.UNA lost (its successors SACKed): recover
+    // now rather than wait for duplicates a small window may never produce.
+    if (sackGrew && !this.inRecovery && !seqLt(this.sndUna, this.recover) && this.sackSaysUnaLost()) {
+      this.enterFastRecovery();
+    }
     // Window update (RFC 9293 §3.10.7.4: SND.WL1/WL2 keep old segments from moving it).
     if (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack))) {
       const grew = window > this.sndWnd;
@@ -628,6 +645,8 @@ export class TcpConnection {
     this.retries = 0;
     this.persistBackoff = 0;
     this.limitedTransmit = 0;
+    if (this.rexmitMarks.size > 0)
+      for (const k of this.rexmitMarks.keys()) if (seqLt(k, ack)) this.rexmitMarks.delete(k);
     // Bytes of data acknowledged (the SYN and FIN take a sequence number but no buffer space).
     let dataAcked = acked;
     if (seqLe(this.sndUna, this.iss)) dataAcked--; // SYN
@@ -651,7 +670,7 @@ export class TcpConnection {
       } else {
         // Partial ACK: retransmit the next hole, deflate by what was acked (RFC 6582 §3.2 step 4).
         this.retransmitHoles(1, true);
-        this.cwnd = Math.max(this.cwnd - acked + this.effMss, this.effMss);
+        if (!this.sackOn) this.cwnd = Math.max(this.cwnd - acked + this.effMss, this.effMss);
         this.armRto();
       }
     } else {
@@ -668,8 +687,14 @@ export class TcpConnection {
       }
     }
     // RFC 6298 (5.2)/(5.3): stop the timer when everything is acked, else restart it.
-    if (this.sndUna === this.sndMax) this.rtoAt = NONE;
-    else this.armRto();
+    this.tlpOut = false;
+    if (this.sndUna === this.sndMax) {
+      this.rtoAt = NONE;
+      this.tlpAt = NONE;
+    } else {
+      this.armRto();
+      this.armTlp();
+    }
     if (this.sndQueue.length < this.cfg.sndBuffer) this.onDrain();
     this.host.markDirty(this);
   }
@@ -677,18 +702,17 @@ export class TcpConnection {
   private dupAck(sackGrew: boolean): void {
     this.dupAcks++;
     if (this.inRecovery) {
-      this.cwnd += this.effMss; // inflate (RFC 6582 §3.2 step 3)
+      // NewReno inflates cwnd per duplicate (RFC 6582 §3.2 step 3); with SACK the departed segments
+      // are subtracted from the pipe instead (RFC 6675), so inflating too would count them twice.
+      if (!this.sackOn) this.cwnd += this.effMss;
       this.retransmitHoles(1, false);
       this.host.markDirty(this);
       return;
     }
-    const sackedBytes = this.sackedBytes();
-    // Early retransmit (RFC 5827): with fewer than 4 segments outstanding and nothing new to send,
-    // 3 duplicates can never come; lower the threshold to outstanding − 1.
-    const outstanding = Math.ceil(seqSub(this.sndMax, this.sndUna) / this.effMss);
-    const unsent = seqSub(seqAdd(this.sndQueueSeq, this.sndQueue.length), this.sndMax) > 0;
-    const threshold = outstanding < 4 && !unsent ? Math.max(1, outstanding - 1) : 3;
-    if (this.dupAcks < threshold && !(this.sackOn && sackedBytes >= 3 * this.effMss)) {
+    // The answer to a tail loss probe that still shows a hole: everything below the SACKed data
+    // was sent more than a probe timeout ago and is lost (RFC 8985 §7.4's reasoning).
+    const probeSaysLost = this.tlpOut && this.sacked.length > 0;
+    if (this.dupAcks < this.lossThreshold() && !this.sackSaysUnaLost() && !probeSaysLost) {
       // Limited transmit (RFC 3042): the first two duplicates each let one new segment out, which
       // keeps the ACK clock going so a small window still collects its three duplicates.
       if (this.dupAcks <= 2) {
@@ -697,23 +721,41 @@ export class TcpConnection {
       }
       return;
     }
-    {
-      // Fast retransmit, unless the duplicates belong to a window already recovered by RTO (RFC 6582
-      // §4.1) — except when they SACK new data: then they report a real hole (a lost retransmission),
-      // not our own go-back-N duplicates, and waiting for another RTO would only stall.
-      if (seqLt(this.sndUna, this.recover) && !sackGrew) return;
-      const flight = seqSub(this.sndMax, this.sndUna);
-      this.ssthresh = Math.max(flight >> 1, 2 * this.effMss);
-      this.recover = this.sndMax;
-      this.inRecovery = true;
-      this.limitedTransmit = 0;
-      this.rexmitNext = this.sndUna;
-      this.counters.fastRetransmits++;
-      this.retransmitHoles(1, true);
-      this.cwnd = this.ssthresh + 3 * this.effMss;
-      this.armRto();
-      this.host.markDirty(this);
-    }
+    // Fast retransmit, unless the duplicates belong to a window already recovered by RTO (RFC 6582
+    // §4.1) — except when they SACK new data: then they report a real hole (a lost retransmission),
+    // not our own go-back-N duplicates, and waiting for another RTO would only stall.
+    if (seqLt(this.sndUna, this.recover) && !sackGrew) return;
+    this.enterFastRecovery();
+  }
+
+  /**
+   * Duplicates needed to call the segment at SND.UNA lost: 3, or — early retransmit (RFC 5827) — one
+   * less than the segments outstanding when fewer than 4 are and nothing new is waiting to go.
+   */
+  private lossThreshold(): number {
+    const outstanding = Math.ceil(seqSub(this.sndMax, this.sndUna) / this.effMss);
+    const unsent = seqSub(seqAdd(this.sndQueueSeq, this.sndQueue.length), this.sndMax) > 0;
+    return outstanding < 4 && !unsent ? Math.max(1, outstanding - 1) : 3;
+  }
+
+  /** RFC 6675 IsLost(SND.UNA): enough SACKed data above it (counted in segments) to rule out reordering. */
+  private sackSaysUnaLost(): boolean {
+    if (!this.sackOn || this.sacked.length === 0) return false;
+    return Math.ceil(this.sackedBytes() / this.effMss) >= this.lossThreshold();
+  }
+
+  private enterFastRecovery(): void {
+    const flight = seqSub(this.sndMax, this.sndUna);
+    this.ssthresh = Math.max(flight >> 1, 2 * this.effMss);
+    this.recover = this.sndMax;
+    this.inRecovery = true;
+    this.limitedTransmit = 0;
+    this.rexmitNext = this.sndUna;
+    this.counters.fastRetransmits++;
+    this.retransmitHoles(1, true);
+    this.cwnd = this.sackOn ? this.ssthresh : this.ssthresh + 3 * this.effMss;
+    this.armRto();
+    this.host.markDirty(this);
   }
 
   /**
@@ -741,9 +783,32 @@ export class TcpConnection {
       const fin = this.finQueued && seqGt(end, this.finSeq);
       if (fin) end = this.finSeq;
       this.sendRange(start, end, true, fin);
+      this.rexmitMarks.set(start, this.sndMax);
       this.rexmitNext = fin ? seqAdd(end, 1) : end;
       sent++;
     }
+  }
+
+  /**
+   * Lost-retransmission detection (the idea of RACK, RFC 8985, for the one hole that matters most):
+   * the segment at SND.UNA was retransmitted, and data sent after that retransmission has been SACKed
+   * since, yet SND.UNA has not moved — the retransmission was lost too. Resend it now instead of
+   * waiting for the retransmission timer (≥ 200 ms, against sub-millisecond overlay RTTs).
+   */
+  private detectLostRetransmission(): void {
+    const mark = this.rexmitMarks.get(this.sndUna);
+    if (mark === undefined || this.sacked.length === 0) return;
+    if (!seqGt(this.sacked[this.sacked.length - 1], mark)) return;
+    let end = seqAdd(this.sndUna, this.effMss);
+    if (this.sacked.length > 0 && seqGt(this.sacked[0], this.sndUna) && seqLt(this.sacked[0], end))
+      end = this.sacked[0];
+    if (seqGt(end, this.sndMax)) end = this.sndMax;
+    const fin = this.finQueued && seqGt(end, this.finSeq);
+    if (fin) end = this.finSeq;
+    this.counters.lostRetransmits++;
+    this.sendRange(this.sndUna, end, true, fin);
+    this.rexmitMarks.set(this.sndUna, this.sndMax);
+    this.armRto();
   }
 
   /** Moves sndNxt past a SACKed range it sits in; true when it moved. */
@@ -898,6 +963,7 @@ export class TcpConnection {
   private enterTimeWait(): void {
     this.state = 'TIME_WAIT';
     this.rtoAt = NONE;
+    this.tlpAt = NONE;
     this.persistAt = NONE;
     this.keepaliveAt = NONE;
     this.timeWaitAt = this.now + this.cfg.timeWaitMs;
@@ -935,10 +1001,16 @@ export class TcpConnection {
     if (!this.canSendData()) return false;
     let sent = false;
     const queueEnd = seqAdd(this.sndQueueSeq, this.sndQueue.length);
+    // What the congestion window limits is the data still in the network: SACKed bytes have left it
+    // (RFC 6675 "pipe", without its lost-segment estimate). In recovery this lets new data out, whose
+    // SACKs are what reveals a lost retransmission before the timer does.
+    const sacked = this.sacked.length > 0 ? this.sackedBytes() : 0;
     for (;;) {
       const win = Math.min(this.cwnd + this.limitedTransmit * this.effMss, this.sndWnd);
       const flight = seqSub(this.sndNxt, this.sndUna);
-      const usable = win - flight;
+      const pipe = flight - (seqLt(this.sndNxt, this.sndMax) ? 0 : sacked);
+      // The peer's window still bounds everything outstanding, SACKed or not.
+      const usable = Math.min(win - pipe, this.sndWnd - flight);
       const avail = seqSub(queueEnd, this.sndNxt);
       if (avail > 0) {
         if (usable <= 0) break;
@@ -969,6 +1041,7 @@ export class TcpConnection {
       break;
     }
     if (sent && this.rtoAt === NONE) this.armRto();
+    if (sent) this.armTlp();
     // Persist timer: data waiting, nothing in flight, window closed.
     const waiting = seqSub(queueEnd, this.sndNxt) > 0 || (this.finQueued && this.sndNxt === this.finSeq);
     if (waiting && this.sndWnd === 0 && this.sndUna === this.sndMax && this.persistAt === NONE) {
@@ -1094,6 +1167,7 @@ export class TcpConnection {
     t = earlier(t, this.persistAt);
     t = earlier(t, this.delackAt);
     t = earlier(t, this.timeWaitAt);
+    t = earlier(t, this.tlpAt);
     return earlier(t, this.keepaliveAt);
   }
 
@@ -1118,6 +1192,7 @@ export class TcpConnection {
         this.persistAt = now + this.persistInterval();
       }
     }
+    if (this.tlpAt !== NONE && now >= this.tlpAt) this.onTailLossProbe();
     if (this.delackAt !== NONE && now >= this.delackAt) {
       this.delackAt = NONE;
       this.ackNow = true;
@@ -1140,6 +1215,8 @@ export class TcpConnection {
   }
 
   private onRtoTimeout(): void {
+    this.tlpAt = NONE;
+    this.tlpOut = false;
     this.rtoAt = NONE;
     this.counters.timeouts++;
     this.retries++;
@@ -1168,6 +1245,7 @@ export class TcpConnection {
     this.inRecovery = false;
     this.dupAcks = 0;
     this.recover = this.sndMax;
+    this.rexmitMarks.clear();
     // Keep the SACK scoreboard through the first timeout so go-back-N resends only the holes; a second
     // timeout in a row drops it, in case the receiver reneged on what it SACKed (RFC 2018 §8).
     if (this.retries > 1) this.sacked.length = 0;
@@ -1181,6 +1259,56 @@ export class TcpConnection {
 
   private armRto(): void {
     this.rtoAt = this.now + this.rto;
+  }
+
+  /**
+   * Tail loss probe (RFC 8985 §7): when a flight gets no ACK for about two RTTs, send one segment
+   * (new data, or the last one again) so the receiver's answer — a SACK — starts fast recovery. On
+   * the overlay an RTT is ~1 ms and the RTO 200 ms, so without it every lost tail (or a lost whole
+   * small window) costs 200 ms of silence and a collapse to one segment.
+   */
+  private armTlp(): void {
+    // Not in recovery, not twice for one flight, not after a timeout until an ACK makes progress.
+    if (
+      this.inRecovery ||
+      this.tlpOut ||
+      this.retries > 0 ||
+      this.srtt === 0 ||
+      this.sndUna === this.sndMax
+    ) {
+      this.tlpAt = NONE;
+      return;
+    }
+    let pto = Math.max(2 * this.srtt, 10);
+    // A single segment in flight may be waiting for a delayed ACK.
+    if (seqSub(this.sndMax, this.sndUna) <= this.effMss)
+      pto = Math.max(pto, 1.5 * this.srtt + this.cfg.delayedAckMs * 2);
+    const at = this.now + pto;
+    this.tlpAt = this.rtoAt !== NONE && at >= this.rtoAt ? NONE : at;
+  }
+
+  private onTailLossProbe(): void {
+    this.tlpAt = NONE;
+    if (this.inRecovery || this.sndUna === this.sndMax || !this.isSynchronized()) return;
+    this.tlpOut = true;
+    this.counters.tailLossProbes++;
+    const queueEnd = seqAdd(this.sndQueueSeq, this.sndQueue.length);
+    if (
+      seqLt(this.sndNxt, queueEnd) &&
+      this.sndNxt === this.sndMax &&
+      this.sndWnd > seqSub(this.sndMax, this.sndUna)
+    ) {
+      this.limitedTransmit++; // one new segment beyond cwnd
+      this.sendData();
+    } else {
+      let end = this.sndMax;
+      const fin = this.finQueued && seqGt(end, this.finSeq);
+      if (fin) end = this.finSeq;
+      let start = seqAdd(end, -this.effMss);
+      if (seqLt(start, this.sndUna)) start = this.sndUna;
+      this.sendRange(start, end, true, fin);
+    }
+    this.armRto();
   }
 
   private armKeepalive(): void {
@@ -1235,6 +1363,7 @@ export class TcpConnection {
   private finish(error: TcpError | null, state: 'CLOSED'): void {
     this.state = state;
     this.rtoAt = NONE;
+    this.tlpAt = NONE;
     this.persistAt = NONE;
     this.delackAt = NONE;
     this.timeWaitAt = NONE;
