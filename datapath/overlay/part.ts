@@ -19,8 +19,8 @@ import { OverlayDialer } from './dialer.ts';
 import { OverlayListener } from './listener.ts';
 import { registerNetstackMetrics } from './metrics.ts';
 
-/** TCP keepalive on overlay connections: a peer that vanishes is noticed within ~35 s even when idle. */
-const OVERLAY_KEEPALIVE = { idleMs: 15_000, intervalMs: 5_000, probes: 4 };
+/** TCP keepalive on overlay connections: a peer that vanishes is noticed within ~20 s even when idle. */
+const OVERLAY_KEEPALIVE = { idleMs: 10_000, intervalMs: 3_000, probes: 3 };
 
 export class OverlayConfigError extends Error {
   override name = 'OverlayConfigError';
