@@ -108,6 +108,8 @@ function datapathContainer(s: LatticeSandbox, settings: PodSettings): V1Containe
         valueFrom: { secretKeyRef: { name: secretName(s.metadata.name!), key: TOKEN_KEY, optional: true } },
       },
       { name: 'LATTICE_CONFIG_DIR', value: CONFIG_DIR },
+      // The datapath enrolls as <namespace>/<name> (datapath/enroll/identity.ts).
+      { name: 'LATTICE_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
     ],
     ports: [{ name: 'health', containerPort: hp, protocol: 'TCP' }],
     volumeMounts: [
