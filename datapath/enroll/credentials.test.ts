@@ -11,6 +11,7 @@ import {
   writeCredentials,
 } from './credentials.ts';
 import { podNamespace } from './identity.ts';
+import { presentToken } from './part.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lattice-creds-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -87,4 +88,11 @@ test('the namespace comes from the environment, else the service-account file', 
     }),
     null,
   );
+});
+
+test('an unexpanded $(LATTICE_TOKEN) (the Secret key is gone) counts as no token', () => {
+  assert.equal(presentToken('$(LATTICE_TOKEN)'), null);
+  assert.equal(presentToken(''), null);
+  assert.equal(presentToken(null), null);
+  assert.equal(presentToken(`lt-${'a'.repeat(32)}`), `lt-${'a'.repeat(32)}`);
 });

@@ -18,6 +18,7 @@ import { ControlPlane } from '../../operator/controlplane/control-plane.ts';
 import { formatCreds } from '../../operator/controlplane/nats-jwt.ts';
 import { generateTrustSeeds, loadTrust } from '../../operator/controlplane/nats-trust.ts';
 import {
+  controlPlaneKubeConfig,
   deleteNamespace,
   type Env,
   env,
@@ -49,7 +50,7 @@ before(async () => {
   cpNs = await namespace(e, 'dp-e2e-sys');
   nats = await startOperatorNats(loadTrust(seeds));
   cp = new ControlPlane({
-    kubeConfig: e.kc,
+    kubeConfig: (await controlPlaneKubeConfig(e, cpNs)).kc,
     namespace: cpNs,
     port: 0,
     natsURL: nats.url,

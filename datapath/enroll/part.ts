@@ -39,6 +39,14 @@ function endpointOf(text: string | undefined): { address: string; port: number }
 
 const ipv4Bytes = (ip: string) => Buffer.from(ip.split('.').map(Number));
 
+/**
+ * The token, or null when there is none. Kubernetes leaves `--token=$(LATTICE_TOKEN)` unexpanded when
+ * the optional Secret key is gone (the control plane removes a consumed token): that is "no token".
+ */
+export function presentToken(t: string | null): string | null {
+  return t === null || t === '' || /^\$\([A-Z_]+\)$/.test(t) ? null : t;
+}
+
 export async function startEnrolled(dp: Datapath): Promise<RunningPart | undefined> {
   const s = dp.settings;
   if (s.serverUrl === null) return undefined;
@@ -60,7 +68,7 @@ export async function startEnrolled(dp: Datapath): Promise<RunningPart | undefin
     serverUrl: s.serverUrl,
     name: s.name,
     namespace,
-    token: s.token ?? process.env.LATTICE_TOKEN ?? null,
+    token: presentToken(s.token ?? process.env.LATTICE_TOKEN ?? null),
     credentialsPath: path,
     wgPort: wgPort || undefined,
     log: dp.log,

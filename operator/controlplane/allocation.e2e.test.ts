@@ -13,6 +13,7 @@ import type { EnrollResponse } from './enrollment.ts';
 import { KubeStore } from './kube-store.ts';
 import { generateTrustSeeds, loadTrust } from './nats-trust.ts';
 import {
+  controlPlaneKubeConfig,
   deleteNamespace,
   type Env,
   env,
@@ -31,6 +32,7 @@ let nats: OperatorNats;
 let ns: string;
 let cpNs: string;
 let dir: string;
+let kubeconfig: string;
 const procs: ChildProcess[] = [];
 
 async function startReplica(port: number): Promise<{ proc: ChildProcess; url: string }> {
@@ -38,7 +40,7 @@ async function startReplica(port: number): Promise<{ proc: ChildProcess; url: st
     process.execPath,
     [
       join(import.meta.dirname, 'main.ts'),
-      `--kubeconfig=${e.cluster.adminKubeconfig}`,
+      `--kubeconfig=${kubeconfig}`,
       `--namespace=${cpNs}`,
       '--host=127.0.0.1',
       `--port=${port}`,
@@ -67,6 +69,7 @@ before(async () => {
   e = await env();
   ns = await namespace(e, 'cp-alloc');
   cpNs = await namespace(e, 'cp-alloc-sys');
+  kubeconfig = (await controlPlaneKubeConfig(e, cpNs)).path;
   dir = mkdtempSync(join(tmpdir(), 'lattice-cp-alloc-'));
   writeFileSync(join(dir, 'trust.json'), JSON.stringify(seeds), { mode: 0o600 });
   nats = await startOperatorNats(loadTrust(seeds));

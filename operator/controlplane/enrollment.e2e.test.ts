@@ -11,6 +11,7 @@ import { formatCreds } from './nats-jwt.ts';
 import { generateTrustSeeds, loadTrust } from './nats-trust.ts';
 import type { Netmap } from './netmap.ts';
 import {
+  controlPlaneKubeConfig,
   deleteNamespace,
   type Env,
   env,
@@ -39,7 +40,7 @@ before(async () => {
   cpNs = await namespace(e, 'cp-sys');
   nats = await startOperatorNats(loadTrust(seeds));
   cp = new ControlPlane({
-    kubeConfig: e.kc,
+    kubeConfig: (await controlPlaneKubeConfig(e, cpNs)).kc,
     namespace: cpNs,
     port: 0,
     natsURL: nats.url,

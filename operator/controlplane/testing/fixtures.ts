@@ -2,8 +2,10 @@
 // throwaway namespaces, sandboxes and their token Secrets created the way the reconciler creates them
 // (newTokenSecret, owner reference), and a control plane against a real operator-mode nats-server.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
 import { type Cluster, sharedCluster } from '../../../e2e/cluster/index.ts';
 import { GROUP, PLURAL, VERSION } from '../kube-store.ts';
 import { newTokenSecret, type SecretLike } from '../token-secret.ts';
@@ -37,6 +39,30 @@ export async function env(): Promise<Env> {
   const kc = new KubeConfig();
   kc.loadFromFile(cluster.adminKubeconfig);
   return { cluster, kc, core: kc.makeApiClient(CoreV1Api), custom: kc.makeApiClient(CustomObjectsApi) };
+}
+
+/**
+ * The control plane's identity for tests: the operator's ServiceAccount, bound only by
+ * config/controlplane/rbac.yaml — its namespaced Role moved to `claimsNamespace` (each test keeps
+ * its claims apart) — so a verb missing from the manifest fails the test.
+ */
+export async function controlPlaneKubeConfig(
+  e: Env,
+  claimsNamespace: string,
+): Promise<{ kc: KubeConfig; path: string }> {
+  const text = readFileSync(join(import.meta.dirname, '../../../config/controlplane/rbac.yaml'), 'utf8');
+  const docs = parseAllDocuments(text).map(
+    (d) => d.toJS() as { kind: string; metadata: { namespace?: string } },
+  );
+  for (const d of docs)
+    if (d.kind === 'Role' || d.kind === 'RoleBinding') d.metadata.namespace = claimsNamespace;
+  const r = await e.cluster.kubectl(['apply', '-f', '-'], {
+    input: docs.map((d) => JSON.stringify(d)).join('\n---\n'),
+  });
+  if (r.code !== 0) throw new Error(`applying config/controlplane/rbac.yaml failed: ${r.stderr}`);
+  const kc = new KubeConfig();
+  kc.loadFromFile(e.cluster.operatorKubeconfig);
+  return { kc, path: e.cluster.operatorKubeconfig };
 }
 
 export async function namespace(e: Env, prefix: string): Promise<string> {
