@@ -171,6 +171,13 @@ export async function startEnrolled(dp: Datapath): Promise<RunningPart | undefin
   });
   streamer.start();
 
+  // The section the operator reads into the sandbox status (operator/sandbox/report.ts).
+  dp.status.section('identity', () => ({
+    enrolled: !sync.rejected && !sync.state.revoked,
+    overlayIP: c.overlayIP,
+    publicKey: c.wireguard.publicKey,
+    enrolledAt: c.enrolledAt,
+  }));
   dp.status.section('enrollment', () => ({
     state: sync.rejected ? 'rejected' : sync.state.revoked ? 'revoked' : how,
     sandbox: `${c.namespace}/${c.sandbox}`,
