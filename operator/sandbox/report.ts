@@ -113,7 +113,8 @@ export function parseReport(doc: unknown): DatapathReport {
     audit: au && {
       records: num(au.records) ?? 0,
       lastRecordTime: time(au.lastRecordTime),
-      streamed: num(au.streamed),
+      // records acknowledged by JetStream: the enrolled datapath reports them under bus.audit
+      streamed: num(au.streamed) ?? num(obj(obj(d.bus)?.audit)?.streamed),
       healthy: bool(au.healthy ?? au.ok),
     },
     enrollment: { consumedAt: time(identity.consumedAt), enrolledAt },

@@ -131,3 +131,15 @@ test('the datapath /status document as datapath/cli/start.ts and datapath/overla
   assert.equal(notYet.enrolled, false);
   assert.equal(notYet.ready, false);
 });
+
+test('an enrolled datapath: identity section and audit records streamed under bus.audit', () => {
+  const r = parseReport({
+    sandbox: { mode: 'enrolled' },
+    identity: { enrolled: true, overlayIP: '10.42.0.9', publicKey: 'pk', enrolledAt: '2026-01-01T00:00:00Z' },
+    audit: { records: 5, healthy: true },
+    bus: { audit: { streamed: 4 } },
+  });
+  assert.equal(r.enrolled, true);
+  assert.equal(r.overlayIP, '10.42.0.9');
+  assert.equal(r.audit?.streamed, 4);
+});
