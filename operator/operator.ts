@@ -11,6 +11,8 @@ export type OperatorOptions = {
   /** Path of a kubeconfig; undefined = in-cluster ServiceAccount, else $KUBECONFIG / ~/.kube/config. */
   kubeconfig?: string;
   namespace?: string;
+  /** Watch tuning for tests: server-side timeout (s) and the idle limit (ms) after which a silent stream is dropped. */
+  watch?: { timeoutSeconds?: number; idleMs?: number };
   probeAddr?: string;
   leaderElection?: {
     id: string;
@@ -49,6 +51,7 @@ export async function startOperator(o: OperatorOptions): Promise<Manager> {
     kubeConfig: loadKubeConfig(o.kubeconfig),
     log,
     namespace: o.namespace,
+    watch: o.watch,
     probeAddr: o.probeAddr,
     leaderElection: le && {
       name: le.id,

@@ -70,6 +70,28 @@ test('refuse resets new connections; stall forwards nothing until lifted', async
   }
 });
 
+test('stallOpen silences the open connections only', async () => {
+  const p = await FaultProxy.start({ host: '127.0.0.1', port: echoPort });
+  try {
+    const old = await connect(p.port);
+    assert.equal(await roundTrip(old, 'a'), 'a');
+    assert.equal(p.stallOpen(), 1);
+    let got = '';
+    old.on('data', (d) => {
+      got += d;
+    });
+    old.write('lost');
+    const fresh = await connect(p.port);
+    assert.equal(await roundTrip(fresh, 'fresh'), 'fresh');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(got, '');
+    old.destroy();
+    fresh.destroy();
+  } finally {
+    await p.close();
+  }
+});
+
 test('throughProxy rewrites the server URL of a kubeconfig', () => {
   const kc = 'clusters:\n- cluster:\n    server: https://127.0.0.1:6443\n';
   assert.equal(

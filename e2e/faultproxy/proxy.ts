@@ -3,7 +3,9 @@
 // through end to end), listens on loopback only, and injects:
 //   cutAll()        destroy every open connection on both sides (a dropped watch stream);
 //   refuse(on)      reset new connections at once (a server that is down);
-//   stall(on)       keep connections open but forward nothing (a half-dead network path).
+//   stall(on)       keep connections open but forward nothing (a half-dead network path);
+//   stallOpen()     the same for the connections open now only; new ones work (a stream that
+//                   silently died while the network is fine — only an idle timeout finds it).
 import net from 'node:net';
 
 export type FaultProxyStats = { accepted: number; cut: number; refused: number; open: number };
@@ -11,7 +13,7 @@ export type FaultProxyStats = { accepted: number; cut: number; refused: number; 
 export class FaultProxy {
   readonly #server: net.Server;
   readonly #target: { host: string; port: number };
-  readonly #pairs = new Set<{ a: net.Socket; b: net.Socket }>();
+  readonly #pairs = new Set<{ a: net.Socket; b: net.Socket; stalled: boolean }>();
   #refuse = false;
   #stall = false;
   readonly stats: FaultProxyStats = { accepted: 0, cut: 0, refused: 0, open: 0 };
@@ -42,12 +44,12 @@ export class FaultProxy {
     }
     this.stats.accepted++;
     const upstream = net.connect(this.#target.port, this.#target.host);
-    const pair = { a: client, b: upstream };
+    const pair = { a: client, b: upstream, stalled: false };
     this.#pairs.add(pair);
     this.stats.open = this.#pairs.size;
     const forward = (from: net.Socket, to: net.Socket) =>
       from.on('data', (d) => {
-        if (!this.#stall) to.write(d);
+        if (!this.#stall && !pair.stalled) to.write(d);
       });
     forward(client, upstream);
     forward(upstream, client);
@@ -73,6 +75,12 @@ export class FaultProxy {
     this.stats.cut += n;
     this.stats.open = 0;
     return n;
+  }
+
+  /** Stalls the connections open now; returns how many. */
+  stallOpen(): number {
+    for (const p of this.#pairs) p.stalled = true;
+    return this.#pairs.size;
   }
 
   refuse(on: boolean): void {

@@ -52,6 +52,8 @@ export type ControllerDeps = {
   metrics: RuntimeMetrics;
   events: EventRecorder;
   namespace?: string;
+  /** Watch tuning (tests shorten these): server-side timeout and the client's idle limit. */
+  watch?: { timeoutSeconds?: number; idleMs?: number };
 };
 
 export class Controller<T extends KubeObject, S> {
@@ -72,6 +74,8 @@ export class Controller<T extends KubeObject, S> {
     this.#primary = new Informer(d.client, h.kind, {
       namespace: d.namespace,
       resyncMs: h.resyncMs ?? 5 * 60_000,
+      watchTimeoutSeconds: d.watch?.timeoutSeconds,
+      idleMs: d.watch?.idleMs,
       log: d.log,
       onRestart: restart(h.kind.plural),
     });
@@ -87,6 +91,8 @@ export class Controller<T extends KubeObject, S> {
       const inf = new Informer(d.client, own.ref, {
         namespace: d.namespace,
         labelSelector: own.labelSelector,
+        watchTimeoutSeconds: d.watch?.timeoutSeconds,
+        idleMs: d.watch?.idleMs,
         log: d.log,
         onRestart: restart(own.ref.plural),
       });

@@ -3,7 +3,8 @@
 //   the last resourceVersion seen (events and bookmarks advance it);
 // - 410 Gone (as an HTTP status or an ERROR event): the resourceVersion is too old — relist
 //   and report what changed meanwhile, including deletions (diffRelist);
-// - no bytes for idleMs (a half-dead connection): drop it and watch again;
+// - no bytes for idleMs (default 90 s; the apiserver sends a bookmark about every minute on a
+//   quiet watch): the connection is half-dead — drop it, reset the connection pool, watch again;
 // - any other error: back off exponentially, then resume.
 // Every resyncMs all cached objects are handed to onResync so level-triggered reconcilers
 // recheck the world even when no event came.
@@ -129,7 +130,7 @@ export class Informer {
             },
             (e) => this.#onEvent(e),
             this.#watchAbort.signal,
-            this.#opts.idleMs ?? (timeout + 30) * 1000,
+            this.#opts.idleMs ?? 90_000,
           )
           .finally(() => this.#abort.signal.removeEventListener('abort', onStop));
         failures = 0;

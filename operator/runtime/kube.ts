@@ -45,7 +45,8 @@ export type RequestOptions = {
 export class KubeClient {
   readonly #kc: KubeConfig;
   readonly #server: URL;
-  readonly #agent: http.Agent;
+  #agent: http.Agent;
+  readonly #secure: boolean;
   observe: RequestObserver | undefined;
 
   constructor(kc: KubeConfig) {
@@ -54,7 +55,23 @@ export class KubeClient {
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     this.#server = new URL(cluster.server);
     const secure = this.#server.protocol === 'https:';
-    this.#agent = secure ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+    this.#secure = secure;
+    this.#agent = this.#newAgent();
+  }
+
+  #newAgent(): http.Agent {
+    return this.#secure ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+  }
+
+  /**
+   * A stream went silent or a request timed out: the path to the apiserver may be dead for every
+   * pooled connection (a NAT or proxy that dropped them without a FIN). Start a fresh pool instead
+   * of handing the next request a socket that will hang too.
+   */
+  #resetPool(): void {
+    const old = this.#agent;
+    this.#agent = this.#newAgent();
+    old.destroy();
   }
 
   get server(): string {
@@ -105,7 +122,12 @@ export class KubeClient {
     signal: AbortSignal,
     idleMs: number,
   ): Promise<void> {
-    const res = await this.#send('GET', path, { query: { ...query, watch: 1 } }, signal);
+    const res = await this.#send(
+      'GET',
+      path,
+      { query: { ...query, watch: 1 }, timeoutMs: idleMs + 5000 },
+      signal,
+    );
     const status = res.statusCode ?? 0;
     if (status !== 200) {
       const text = await readAll(res);
@@ -122,7 +144,10 @@ export class KubeClient {
       let idle: NodeJS.Timeout;
       const arm = () => {
         clearTimeout(idle);
-        idle = setTimeout(() => res.destroy(new Error(`watch idle for ${idleMs}ms`)), idleMs);
+        idle = setTimeout(() => {
+          res.destroy(new Error(`watch idle for ${idleMs}ms`));
+          this.#resetPool();
+        }, idleMs);
       };
       const finish = (err?: Error) => {
         clearTimeout(idle);
@@ -196,9 +221,12 @@ export class KubeClient {
         },
         resolve,
       );
-      req.setTimeout(opts.timeoutMs ?? 30_000, () =>
-        req.destroy(new Error(`${method} ${url.pathname}: timed out`)),
-      );
+      // A socket inactivity limit: for a watch it must exceed the idle limit (the stream's own
+      // timer decides), for everything else 30 s without a byte means the path is dead.
+      req.setTimeout(opts.timeoutMs ?? 30_000, () => {
+        req.destroy(new Error(`${method} ${url.pathname}: no answer within ${opts.timeoutMs ?? 30_000} ms`));
+        this.#resetPool();
+      });
       req.on('error', (e) => {
         this.observe?.(method, 'error', path);
         reject(e);

@@ -17,6 +17,7 @@ export type ManagerOptions = {
   log: Logger;
   /** Watch only this namespace; undefined watches all. */
   namespace?: string;
+  watch?: { timeoutSeconds?: number; idleMs?: number };
   /** HOST:PORT for /healthz, /readyz, /metrics; undefined serves nothing. */
   probeAddr?: string;
   leaderElection?: {
@@ -63,6 +64,7 @@ export class Manager {
       metrics: this.metrics,
       events: this.events,
       namespace: this.#o.namespace,
+      watch: this.#o.watch,
     });
     this.#controllers.push(c as unknown as Controller<KubeObject, unknown>);
     return c;

@@ -110,6 +110,47 @@ test('watch streams cut repeatedly through a fault-injecting proxy: the operator
   );
 });
 
+test('a watch stream that silently stops delivering is found by the idle limit and replaced', async (t) => {
+  const ns = await namespace(c, 'stall');
+  const proxy = await FaultProxy.start({ host: '127.0.0.1', port: Number(new URL(c.apiServerURL).port) });
+  const kubeconfig = join(c.dir, `operator-via-proxy-${suffix()}.kubeconfig`);
+  writeFileSync(
+    kubeconfig,
+    throughProxy(readFileSync(c.operatorKubeconfig, 'utf8'), c.apiServerURL, proxy.port),
+    {
+      mode: 0o600,
+    },
+  );
+  const op = await startOperator({
+    kubeconfig,
+    namespace: ns.name,
+    serverURL: 'http://127.0.0.1:1',
+    log: silentLogger,
+    watch: { timeoutSeconds: 600, idleMs: 4000 },
+  });
+  t.after(async () => {
+    await op.stop();
+    await proxy.close();
+    await ns.remove();
+  });
+  await create(ns.name, 'st-0');
+  await eventually('first sandbox', () => converged(ns.name, ['st-0']));
+  // Every open connection goes silent (no RST, no FIN); new connections work. The server would
+  // end these watches only after 600 s: without the idle limit the operator would wait that long.
+  assert.ok(proxy.stallOpen() >= 2, 'the watches were open');
+  await create(ns.name, 'st-1');
+  await eventually(
+    'convergence through fresh connections',
+    () => converged(ns.name, ['st-0', 'st-1']),
+    30_000,
+  );
+  const restarts = (await op.metrics.watchRestarts.get()).values;
+  assert.ok(
+    restarts.some((v) => v.labels.reason === 'error' && v.value >= 1),
+    `an idle watch was dropped: ${JSON.stringify(restarts)}`,
+  );
+});
+
 test('the kube-apiserver restarted mid-run: the operator converges without duplicate Pods or lost status', async (t) => {
   const own = await privateCluster();
   const ownAdmin = adminClient(own);
