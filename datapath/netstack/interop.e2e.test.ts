@@ -19,6 +19,7 @@ import { promisify } from 'node:util';
 import { UdpRelay } from '../../e2e/udp-relay/relay.ts';
 import { WireguardGoPeer } from '../wireguard/testing/wireguard-go-peer.ts';
 import {
+  freePort,
   HTTP_PORT,
   OUR_OVERLAY,
   randomName,
@@ -84,9 +85,9 @@ test('netstack interop: SOCKS5 → netstack → WireGuard → wireguard-go → k
   await new Promise<void>((r) => local.listen(0, '127.0.0.1', () => r()));
   t.after(() => local.close());
   const localPort = (local.address() as AddressInfo).port;
-  // Forward ports are random high ports: the core also binds each forward on host loopback.
-  const fwdOpen = 20000 + (randomBytes(2).readUInt16BE(0) % 20000);
-  const fwdClosed = fwdOpen + 1;
+  // Forward ports are free host ports: the core also binds each forward on host loopback.
+  const fwdOpen = await freePort();
+  const fwdClosed = await freePort();
 
   const wgConfig = join(dir, 'wg0.conf');
   writeWgConfig(wgConfig, priv, peer);

@@ -12,12 +12,13 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { WireguardGoPeer } from '../wireguard/testing/wireguard-go-peer.ts';
 import {
+  freePort,
   HTTP_PORT,
   randomName,
   startDatapath,
@@ -53,14 +54,6 @@ interface Result {
   p99: number;
   cpuPerGB: number;
   rssMB: number;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 function cpuSeconds(pid: number): number {

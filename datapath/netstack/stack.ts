@@ -98,6 +98,7 @@ export class Netstack {
   private readonly listeners = new Map<number, ListenerEntry[]>();
   private readonly udpPorts = new Map<number, UdpHandler>();
   private readonly dirty = new Set<TcpConnection>();
+  private lastConn: TcpConnection | null = null;
   private readonly isnKey: Buffer;
   private readonly host: TcpHost;
   private ipId = 0;
@@ -195,8 +196,21 @@ export class Netstack {
     }
     const seg = r.segment;
     this.counters.tcpSegmentsIn++;
-    const conn = this.conns.get(connKey(p.dst, seg.dstPort, p.src, seg.srcPort));
-    if (conn !== undefined) {
+    // Bulk transfers send runs of segments for one connection: check the last one before building
+    // the string key for the map.
+    let conn = this.lastConn;
+    if (
+      conn === null ||
+      conn.remotePort !== seg.srcPort ||
+      conn.localPort !== seg.dstPort ||
+      !addressEquals(conn.remoteAddress, p.src) ||
+      !addressEquals(conn.localAddress, p.dst) ||
+      conn.state === 'CLOSED'
+    ) {
+      conn = this.conns.get(connKey(p.dst, seg.dstPort, p.src, seg.srcPort)) ?? null;
+      if (conn !== null) this.lastConn = conn;
+    }
+    if (conn !== null) {
       conn.onSegment(seg, this.opts.now());
       return;
     }
@@ -349,6 +363,7 @@ export class Netstack {
   private forget(conn: TcpConnection): void {
     const key = connKey(conn.localAddress, conn.localPort, conn.remoteAddress, conn.remotePort);
     if (this.conns.get(key) === conn) this.conns.delete(key);
+    if (this.lastConn === conn) this.lastConn = null;
     this.dirty.delete(conn);
     this.closedRetransmits += conn.counters.retransmits;
     this.closedTimeouts += conn.counters.timeouts;

@@ -6,6 +6,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { WireguardGoPeer } from '../../wireguard/testing/wireguard-go-peer.ts';
@@ -118,6 +119,15 @@ export function writeWgConfig(
     `[Interface]\nPrivateKey = ${privateKey}\nAddress = ${ourOverlay}/32\n\n[Peer]\nPublicKey = ${peer.publicKey}\nEndpoint = ${peer.nsAddress}:${peer.listenPort}\nAllowedIPs = ${THEIR_OVERLAY}/32\n`,
     { mode: 0o600 },
   );
+}
+
+/** A TCP port free on host loopback right now (bound and released). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
 }
 
 export function randomName(prefix: string): string {
