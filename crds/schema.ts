@@ -481,6 +481,9 @@ const status = obj('What the sandbox is, as observed by the operator and reporte
     lastPollTime: time('When the datapath was last polled.'),
     message: str('Why the poll failed, if it did.', 1024),
   }),
+  bus: obj('The datapath on the message bus, as the control plane sees it.', {
+    lastSeen: time('When the control plane last received a heartbeat from the datapath.'),
+  }),
 });
 
 export const openAPIV3Schema: Schema = obj(

@@ -84,6 +84,11 @@ export type LatticeSandboxStatus = {
     /** Why the poll failed, if it did. */
     message?: string;
   };
+  /** The datapath on the message bus, as the control plane sees it. */
+  bus?: {
+    /** When the control plane last received a heartbeat from the datapath. */
+    lastSeen?: string;
+  };
 };
 
 /** A denied destination. */
