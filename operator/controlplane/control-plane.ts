@@ -16,7 +16,7 @@ import { RawText, type Route, startHttpServer } from './http-server.ts';
 import { DEFAULT_CREDENTIAL_LIFETIME_MS, issueCredential, Revocations } from './identity.ts';
 import { IpAllocator } from './ip-allocator.ts';
 import { parsePool } from './ip-pool.ts';
-import { KubeStore } from './kube-store.ts';
+import { isNotFound, KubeStore } from './kube-store.ts';
 import { jsonLogger, type Logger } from './log.ts';
 import { loadTrust, type Trust, type TrustSeeds } from './nats-trust.ts';
 import type { StaticPeer } from './netmap.ts';
@@ -45,6 +45,8 @@ export interface ControlPlaneOptions {
   registry?: Registry;
   netmapIntervalMs?: number;
   gcIntervalMs?: number;
+  /** how often the leader writes heartbeats into status.bus.lastSeen (default 15 s) */
+  presenceIntervalMs?: number;
 }
 
 export class ControlPlane implements IdentityRevoker {
@@ -61,6 +63,8 @@ export class ControlPlane implements IdentityRevoker {
   server: Server | undefined;
   url = '';
   private gcTimer: NodeJS.Timeout | undefined;
+  private presenceTimer: NodeJS.Timeout | undefined;
+  private presenceWritten = new Map<string, number>();
 
   constructor(o: ControlPlaneOptions) {
     this.o = o;
@@ -115,11 +119,23 @@ export class ControlPlane implements IdentityRevoker {
       this.gcTimer.unref();
     };
     gc();
+    const presence = () => {
+      this.presenceTimer = setTimeout(async () => {
+        if (this.o.isLeader?.() ?? true)
+          await this.writePresence().catch((err) =>
+            this.log('warn', 'writing last-seen failed', { error: String(err) }),
+          );
+        presence();
+      }, this.o.presenceIntervalMs ?? 15_000);
+      this.presenceTimer.unref();
+    };
+    presence();
     this.log('info', 'control plane listening', { url, pool: this.allocator.pool.cidr });
   }
 
   async stop(): Promise<void> {
     if (this.gcTimer) clearTimeout(this.gcTimer);
+    if (this.presenceTimer) clearTimeout(this.presenceTimer);
     this.publisher.stop();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     this.server?.closeAllConnections();
@@ -260,6 +276,32 @@ export class ControlPlane implements IdentityRevoker {
       name: sandbox.name,
       released: claims.map((c) => c.ip),
     });
+  }
+
+  /**
+   * `status.bus.lastSeen` of every sandbox whose datapath sent a heartbeat since the last write.
+   * Heartbeats come every 10 s; the status is written at most once per interval per sandbox, so
+   * a thousand sandboxes cost the apiserver a thousand small patches per interval, not per beat.
+   */
+  async writePresence(): Promise<number> {
+    let written = 0;
+    for (const [key, seen] of this.presence.lastSeen) {
+      if ((this.presenceWritten.get(key) ?? 0) >= seen) continue;
+      const [namespace, name] = key.split('/');
+      try {
+        await this.store.patchSandboxStatus(namespace, name, {
+          bus: { lastSeen: new Date(seen).toISOString() },
+        });
+        this.presenceWritten.set(key, seen);
+        written++;
+      } catch (err) {
+        if (isNotFound(err)) {
+          this.presence.lastSeen.delete(key);
+          this.presenceWritten.delete(key);
+        } else throw err;
+      }
+    }
+    return written;
   }
 
   /** Claims of sandboxes that no longer exist, and pending claims of abandoned attempts. */

@@ -153,6 +153,21 @@ test('two sandboxes enroll with distinct addresses, the token is consumed, and t
   assert.deepEqual(peer.allowedIPs, [`${B.overlayIP}/32`]);
   assert.equal(mapA.self.overlayIP, A.overlayIP);
 
+  // Heartbeats become status.bus.lastSeen (written by the leader, throttled).
+  assert.ok((await cp.writePresence()) >= 1);
+  const seen = (await e.custom.getNamespacedCustomObject({
+    group: 'lattice.io',
+    version: 'v1alpha1',
+    namespace: ns,
+    plural: 'latticesandboxes',
+    name: 'alpha',
+  })) as { status?: { bus?: { lastSeen?: string } } };
+  assert.ok(
+    Date.now() - Date.parse(seen.status?.bus?.lastSeen ?? '') < 60_000,
+    `lastSeen ${seen.status?.bus?.lastSeen}`,
+  );
+  assert.equal(await cp.writePresence(), 0, 'nothing new, nothing written');
+
   // Deleting beta (what the finalizer does through IdentityRevoker) reaches alpha within 5 s.
   const t0 = Date.now();
   await cp.revoke({ namespace: ns, name: 'beta', uid: b.uid, agentName: 'beta' });
