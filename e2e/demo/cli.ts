@@ -1,4 +1,5 @@
-// `make demo` / `make demo-down`. First version: the local control plane, the LatticeSandbox
+// `make demo` / `make demo-down`. First version: the local control plane, the e2e node agent
+// (runs the sandboxes' Pods as local processes; test infrastructure), the LatticeSandbox
 // CRD, the operator (under its own ServiceAccount and the RBAC from config/rbac, not as admin),
 // the samples from config/samples, then `kubectl get sandboxes`. Everything keeps running in the
 // background until `make demo-down`. State: .lattice/demo (cluster, operator pid file and log).
@@ -16,6 +17,9 @@ const CLUSTER_DIR = join(STATE, 'cluster');
 const OPERATOR_PID = join(STATE, 'operator.pid');
 const OPERATOR_LOG = join(STATE, 'operator.log');
 const OPERATOR_MAIN = join(REPO_ROOT, 'operator', 'main.ts');
+const AGENT_PID = join(STATE, 'node-agent.pid');
+const AGENT_LOG = join(STATE, 'node-agent.log');
+const AGENT_MAIN = join(REPO_ROOT, 'e2e', 'node-agent', 'main.ts');
 
 const say = (msg: string) => console.log(`demo: ${msg}`);
 
@@ -63,6 +67,21 @@ function logTail(file: string): string {
   }
 }
 
+/** Starts argv in the background (own session, output to logFile), recorded in pidFile. */
+function background(argv: string[], pidFile: string, logFile: string, env: NodeJS.ProcessEnv): number {
+  const out = openSync(logFile, 'a', 0o600);
+  const child = spawn(argv[0], argv.slice(1), {
+    detached: true,
+    stdio: ['ignore', out, out],
+    cwd: REPO_ROOT,
+    env,
+  });
+  child.unref();
+  const id = idOf(child.pid!);
+  if (id) writePidFile(pidFile, id);
+  return child.pid!;
+}
+
 /** Runs operator/main.ts in the background as the lattice-operator ServiceAccount. */
 async function startOperator(c: Cluster): Promise<void> {
   if (!existsSync(OPERATOR_MAIN)) {
@@ -79,27 +98,52 @@ async function startOperator(c: Cluster): Promise<void> {
     say('operator RBAC applied from config/rbac');
   }
   const [probePort] = await freePorts(1);
-  const out = openSync(OPERATOR_LOG, 'a', 0o600);
-  const child = spawn(
-    process.execPath,
-    [OPERATOR_MAIN, '--kubeconfig', c.operatorKubeconfig, '--probe-addr', `127.0.0.1:${probePort}`],
-    {
-      detached: true,
-      stdio: ['ignore', out, out],
-      cwd: REPO_ROOT,
-      env: { ...process.env, LATTICE_NATS_URL: c.natsURL },
-    },
+  const pid = background(
+    [
+      process.execPath,
+      OPERATOR_MAIN,
+      '--kubeconfig',
+      c.operatorKubeconfig,
+      '--probe-addr',
+      `127.0.0.1:${probePort}`,
+    ],
+    OPERATOR_PID,
+    OPERATOR_LOG,
+    // no --nats-url yet: the in-process control plane needs an operator-mode nats-server (a later step)
+    { ...process.env, LATTICE_NATS_URL: undefined },
   );
-  child.unref();
-  const id = idOf(child.pid!);
-  if (id) writePidFile(OPERATOR_PID, id);
   if (await waitHttp(`http://127.0.0.1:${probePort}/readyz`, 60_000)) {
-    say(`operator running (pid ${child.pid}, probes http://127.0.0.1:${probePort}, log ${OPERATOR_LOG})`);
+    say(`operator running (pid ${pid}, probes http://127.0.0.1:${probePort}, log ${OPERATOR_LOG})`);
   } else {
     say(
       `operator did not report ready within 60 s; last lines of ${OPERATOR_LOG}:\n${logTail(OPERATOR_LOG)}`,
     );
   }
+}
+
+/** The e2e node agent (test infrastructure) runs the sandboxes' Pods as local processes. */
+async function startNodeAgent(c: Cluster): Promise<void> {
+  if (alive(readPidFile(AGENT_PID))) {
+    say(`node agent already running (pid ${readPidFile(AGENT_PID)?.pid}, log ${AGENT_LOG})`);
+    return;
+  }
+  const pid = background(
+    [process.execPath, AGENT_MAIN, '--kubeconfig', c.adminKubeconfig],
+    AGENT_PID,
+    AGENT_LOG,
+    process.env,
+  );
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const r = await c.kubectl(['get', 'nodes', '-l', 'lattice.io/e2e-node-agent', '-o', 'name']);
+    if (r.stdout.trim()) {
+      say(`node agent running (pid ${pid}, ${r.stdout.trim()}, log ${AGENT_LOG})`);
+      return;
+    }
+    if (!alive(readPidFile(AGENT_PID))) break;
+    await new Promise((res) => setTimeout(res, 250));
+  }
+  say(`node agent did not register a Node; last lines of ${AGENT_LOG}:\n${logTail(AGENT_LOG)}`);
 }
 
 async function applySamples(c: Cluster): Promise<void> {
@@ -149,6 +193,7 @@ async function up(): Promise<void> {
       : `control plane already running (${cluster.apiServerURL})`,
   );
   const crdInstalled = await installCrds(cluster);
+  await startNodeAgent(cluster);
   if (crdInstalled) await startOperator(cluster);
   if (crdInstalled) await applySamples(cluster);
   await showSandboxes(cluster, crdInstalled);
@@ -158,10 +203,15 @@ async function up(): Promise<void> {
 }
 
 async function down(): Promise<void> {
-  const op = readPidFile(OPERATOR_PID);
-  if (op && alive(op)) {
-    await terminate(op, 10_000);
-    say(`operator stopped (pid ${op.pid})`);
+  for (const [what, file] of [
+    ['operator', OPERATOR_PID],
+    ['node agent', AGENT_PID],
+  ]) {
+    const id = readPidFile(file);
+    if (id && alive(id)) {
+      await terminate(id, 15_000);
+      say(`${what} stopped (pid ${id.pid})`);
+    }
   }
   say((await downCluster(CLUSTER_DIR)) ? 'control plane stopped' : 'no control plane was running');
   rmSync(STATE, { recursive: true, force: true });

@@ -10,7 +10,7 @@ import { isNotFound } from '../../operator/runtime/errors.ts';
 import type { KubeClient } from '../../operator/runtime/kube.ts';
 import type { Logger } from '../../operator/runtime/log.ts';
 import { type ContainerHost, ContainerRunner } from './container.ts';
-import { ContainerConfigError, type Lookups, resolveEnv } from './env.ts';
+import { ContainerConfigError, expand, type Lookups, resolveEnv } from './env.ts';
 import { containerArgv, type ImageRule } from './images.ts';
 import type { PodIpPool } from './ipam.ts';
 import { launchScript, type Mount } from './launch.ts';
@@ -151,9 +151,15 @@ export class PodWorker {
 
   async #prepare(c: V1Container): Promise<{ script: string; env: Record<string, string> }> {
     await this.#ensureVolumes();
-    const argv = containerArgv(c, this.#ctx.imageRules, this.#ctx.nodePath);
-    if (!argv.ok) throw new ImageNotMapped(argv.message);
     const env = await resolveEnv(this.pod, c, this.#facts.podIP ?? '', this.#ctx.gateway, this.#ctx.lookups);
+    // $(VAR) in command and args is expanded from the container's environment, as the kubelet does
+    const expanded = {
+      ...c,
+      command: c.command?.map((a) => expand(a, env)),
+      args: c.args?.map((a) => expand(a, env)),
+    };
+    const argv = containerArgv(expanded, this.#ctx.imageRules, this.#ctx.nodePath);
+    if (!argv.ok) throw new ImageNotMapped(argv.message);
     const mounts: Mount[] = (c.volumeMounts ?? []).map((m) => {
       const v = this.#volumes.get(m.name);
       if (!v) throw new ContainerConfigError(`volumeMount ${m.name} names no volume`);

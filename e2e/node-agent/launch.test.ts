@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { test } from 'node:test';
+import { launchScript, quote } from './launch.ts';
+
+test('quoting survives any argument, checked by a real shell', () => {
+  const nasty = `it's $(rm -rf /) "x" \\ ; \`id\``;
+  assert.equal(execFileSync('sh', ['-c', `printf %s ${quote(nasty)}`], { encoding: 'utf8' }), nasty);
+});
+
+test('mounts come first, then the user switch keeps the parent-death signal', () => {
+  const s = launchScript({
+    mounts: [{ source: '/v/data', target: '/data', readOnly: true }],
+    workingDir: '/',
+    uid: 65532,
+    groups: [65532],
+    argv: ['/bin/node', '-e', 'x'],
+  });
+  assert.deepEqual(s.split('\n'), [
+    'set -e',
+    "mkdir -p '/data'",
+    "mount --bind '/v/data' '/data'",
+    "mount -o remount,bind,ro '/data'",
+    "cd '/'",
+    "exec setpriv --reuid=65532 --regid=65532 --groups=65532 --pdeathsig=keep -- '/bin/node' '-e' 'x'",
+  ]);
+});
+
+test('without a user the program is exec-ed directly', () => {
+  const s = launchScript({ mounts: [], workingDir: '/w', groups: [], argv: ['a b'] });
+  assert.equal(s.split('\n').at(-1), "exec 'a b'");
+});
