@@ -109,7 +109,10 @@ function datapathContainer(s: LatticeSandbox, settings: PodSettings): V1Containe
       },
       { name: 'LATTICE_CONFIG_DIR', value: CONFIG_DIR },
       // The datapath enrolls as <namespace>/<name> (datapath/enroll/identity.ts).
-      { name: 'LATTICE_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      {
+        name: 'LATTICE_NAMESPACE',
+        valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } },
+      },
     ],
     ports: [{ name: 'health', containerPort: hp, protocol: 'TCP' }],
     volumeMounts: [

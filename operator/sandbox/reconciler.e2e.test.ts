@@ -166,7 +166,10 @@ test('Sidecar: the Pod, field by field, and its token Secret', async () => {
       valueFrom: { secretKeyRef: { name: 'side-enrollment', key: 'token', optional: true } },
     },
     { name: 'LATTICE_CONFIG_DIR', value: '/etc/lattice' },
-    { name: 'LATTICE_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+    {
+      name: 'LATTICE_NAMESPACE',
+      valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } },
+    },
   ]);
   assert.deepEqual(dp.resources, {
     requests: { cpu: '100m', memory: '64Mi' },
