@@ -3,19 +3,10 @@
 // stream drops a duplicate id), and a cursor file next to the log records the last record the
 // stream acknowledged. A bus outage only delays; a restart resumes after the cursor; a crash between
 // an acknowledgement and the cursor write republishes a few records that the stream de-duplicates.
-import {
-  closeSync,
-  fstatSync,
-  openSync,
-  readFileSync,
-  readSync,
-  renameSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { jetstream } from '@nats-io/jetstream';
-import { auditFiles } from '../audit/writer.ts';
 import { AckWindow, type Cursor, messageId, type RecordHead, resumePoint } from './audit-cursor.ts';
+import { AuditFollower, type AuditLine } from './audit-follower.ts';
 import type { BusConnection } from './connection.ts';
 
 export interface AuditStreamerOptions {
@@ -32,27 +23,6 @@ export interface AuditStreamerOptions {
   pollMs?: number;
 }
 
-interface Line {
-  seq: number;
-  hash: string;
-  text: string;
-}
-
-const HEAD = /^\{"v":\d+,"time":"[^"]*","seq":(\d+),.*"hash":"([0-9a-f]{64})"\}$/;
-
-function parseLine(text: string): Line | null {
-  const m = HEAD.exec(text);
-  return m ? { seq: Number(m[1]), hash: m[2], text } : null;
-}
-
-function inode(path: string): number | null {
-  try {
-    return statSync(path).ino;
-  } catch {
-    return null;
-  }
-}
-
 export class AuditStreamer {
   readonly o: AuditStreamerOptions;
   readonly cursorPath: string;
@@ -61,8 +31,7 @@ export class AuditStreamer {
   note: string | null = null;
   private epoch = '';
   private window: AckWindow | null = null;
-  /** where reading continues: a file (by inode, survives its rotation to .1) and a byte offset */
-  private pos: { ino: number; offset: number } | null = null;
+  private readonly follower: AuditFollower;
   private stopped = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
@@ -70,6 +39,7 @@ export class AuditStreamer {
   constructor(o: AuditStreamerOptions) {
     this.o = o;
     this.cursorPath = o.cursorPath ?? `${o.auditPath}.cursor.json`;
+    this.follower = new AuditFollower(o.auditPath, o.maxFiles);
   }
 
   start(): void {
@@ -119,93 +89,21 @@ export class AuditStreamer {
     renameSync(tmp, this.cursorPath);
   }
 
-  /** Every complete record on disk, oldest first (startup and after a failure). */
-  private scanAll(): Line[] {
-    const out: Line[] = [];
-    for (const f of auditFiles(this.o.auditPath, this.o.maxFiles)) {
-      let text: string;
-      try {
-        text = readFileSync(f, 'utf8');
-      } catch {
-        continue;
-      }
-      for (const l of text.split('\n')) {
-        const p = parseLine(l);
-        if (p) out.push(p);
-      }
-    }
-    return out.sort((a, b) => a.seq - b.seq);
-  }
-
   private resume(): boolean {
-    const all = this.scanAll();
+    const all = this.follower.scanAll();
     const cursor = this.readCursor();
-    const head = (l: Line | undefined): RecordHead | null => (l ? { seq: l.seq, hash: l.hash } : null);
+    const head = (l: AuditLine | undefined): RecordHead | null => (l ? { seq: l.seq, hash: l.hash } : null);
     const at = cursor ? all.find((l) => l.seq === cursor.seq) : undefined;
     const rp = resumePoint(cursor, head(all[0]), head(all[all.length - 1]), head(at));
     if (rp === null) return false;
     this.epoch = rp.epoch;
     this.window = new AckWindow(rp.afterSeq, at?.hash ?? cursor?.hash ?? '');
-    this.pos = null;
+    this.follower.reset();
     if (rp.note && rp.note !== 'no-cursor') {
       this.note = rp.note;
       this.o.log.warn('audit stream resumes on a different point', { note: rp.note, afterSeq: rp.afterSeq });
     }
     return true;
-  }
-
-  /** Up to `max` records after the acknowledged sequence, following the file across rotations. */
-  private next(max: number): Line[] {
-    const after = this.window!.seq;
-    const files = auditFiles(this.o.auditPath, this.o.maxFiles).map((f) => ({ f, ino: inode(f) }));
-    let i = this.pos ? files.findIndex((x) => x.ino === this.pos!.ino) : -1;
-    if (i < 0) {
-      // Unknown position (start, failure, or the file rotated out entirely): read from the oldest
-      // file and skip by sequence.
-      i = 0;
-      this.pos = files.length > 0 && files[0].ino !== null ? { ino: files[0].ino, offset: 0 } : null;
-    }
-    const out: Line[] = [];
-    while (this.pos && i < files.length && out.length < max) {
-      const { f } = files[i];
-      let fd: number;
-      try {
-        fd = openSync(f, 'r');
-      } catch {
-        break;
-      }
-      try {
-        const size = fstatSync(fd).size;
-        if (size > this.pos.offset) {
-          const len = Math.min(size - this.pos.offset, 4 * 1024 * 1024);
-          const buf = Buffer.alloc(len);
-          const n = readSync(fd, buf, 0, len, this.pos.offset);
-          const text = buf.subarray(0, n).toString('utf8');
-          const end = text.lastIndexOf('\n');
-          if (end >= 0) {
-            let consumed = 0;
-            for (const l of text.slice(0, end).split('\n')) {
-              const bytes = Buffer.byteLength(l) + 1;
-              const p = parseLine(l);
-              if (p && p.seq > after && !out.some((o) => o.seq === p.seq)) out.push(p);
-              consumed += bytes;
-              if (out.length >= max) break;
-            }
-            this.pos.offset += consumed;
-            if (out.length >= max) break;
-            continue; // more may follow in this file
-          }
-        }
-      } finally {
-        closeSync(fd);
-      }
-      // End of this file: a rotated file is complete, move to the next one; the current one grows.
-      if (i < files.length - 1 && files[i + 1].ino !== null) {
-        i++;
-        this.pos = { ino: files[i].ino!, offset: 0 };
-      } else break;
-    }
-    return out.sort((a, b) => a.seq - b.seq);
   }
 
   private async sleep(ms: number): Promise<void> {
@@ -231,7 +129,7 @@ export class AuditStreamer {
         await this.sleep(this.o.pollMs ?? 250);
         continue;
       }
-      const batch = this.next(this.o.window ?? 128);
+      const batch = this.follower.next(this.window!.seq, this.o.window ?? 128);
       if (batch.length === 0) {
         await this.sleep(this.o.pollMs ?? 250);
         continue;
@@ -262,7 +160,7 @@ export class AuditStreamer {
         // Re-read from the acknowledged point: whatever was published past it is sent again and
         // de-duplicated by its message id.
         this.window!.reset();
-        this.pos = null;
+        this.follower.reset();
         await this.sleep(backoff);
         backoff = Math.min(backoff * 2, 5000);
       } else {
