@@ -155,27 +155,44 @@ function percentile(xs: number[], p: number): number {
 
 const median = (xs: number[]) => percentile(xs, 50);
 
-async function measure(s: Subject, file: string): Promise<Result> {
-  await download(s, 8 * MB); // warm-up: handshake, JIT, congestion window
-  const cpu0 = cpuSeconds(s.pid);
-  const downs: number[] = [];
-  const ups: number[] = [];
-  for (let i = 0; i < 3; i++) downs.push(await download(s, FILE_SIZE));
-  for (let i = 0; i < 2; i++) ups.push(await upload(s, file));
-  const par = await parallelDownload(s);
-  const cpu = cpuSeconds(s.pid) - cpu0;
-  const bytes = 3 * FILE_SIZE + 2 * FILE_SIZE + PARALLEL * PARALLEL_SIZE;
-  const lat: number[] = [];
-  for (let i = 0; i < CONNECTS; i++) lat.push(await socksConnect(s.socks));
-  return {
-    down: median(downs) / MB,
-    up: Math.max(...ups) / MB,
-    parallel: par / MB,
-    p50: percentile(lat, 50),
-    p99: percentile(lat, 99),
-    cpuPerGB: cpu / (bytes / 1024 / MB),
-    rssMB: peakRssMB(s.pid),
+/**
+ * Runs every measurement on both subjects, alternating them step by step so that load from other
+ * jobs on the shared cores falls on both alike. CPU time is counted only while a subject is working.
+ */
+async function measureAll(subjects: Subject[], file: string): Promise<Result[]> {
+  const n = subjects.length;
+  const downs: number[][] = subjects.map(() => []);
+  const ups: number[][] = subjects.map(() => []);
+  const par: number[] = new Array(n).fill(0);
+  const cpu: number[] = new Array(n).fill(0);
+  const lat: number[][] = subjects.map(() => []);
+  const timed = async <T>(i: number, f: () => Promise<T>): Promise<T> => {
+    const c0 = cpuSeconds(subjects[i].pid);
+    const r = await f();
+    cpu[i] += cpuSeconds(subjects[i].pid) - c0;
+    return r;
   };
+  for (const s of subjects) await download(s, 8 * MB); // warm-up: handshake, JIT, congestion window
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < n; i++) downs[i].push(await timed(i, () => download(subjects[i], FILE_SIZE)));
+  }
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < n; i++) ups[i].push(await timed(i, () => upload(subjects[i], file)));
+  }
+  for (let i = 0; i < n; i++) par[i] = await timed(i, () => parallelDownload(subjects[i]));
+  for (let k = 0; k < CONNECTS; k++) {
+    for (let i = 0; i < n; i++) lat[i].push(await socksConnect(subjects[i].socks));
+  }
+  const bytes = 3 * FILE_SIZE + 2 * FILE_SIZE + PARALLEL * PARALLEL_SIZE;
+  return subjects.map((s, i) => ({
+    down: median(downs[i]) / MB,
+    up: Math.max(...ups[i]) / MB,
+    parallel: par[i] / MB,
+    p50: percentile(lat[i], 50),
+    p99: percentile(lat[i], 99),
+    cpuPerGB: cpu[i] / (bytes / 1024 / MB),
+    rssMB: peakRssMB(s.pid),
+  }));
 }
 
 async function waitForPort(host: string, port: number, timeoutMs = 10_000): Promise<void> {
@@ -295,8 +312,7 @@ async function main(): Promise<void> {
       { name: 'lattice (TS netstack + WireGuard)', socks: dp.proxy, pid: dp.proc.pid! },
       { name: 'wireproxy v1.0.9 (gVisor + wireguard-go)', socks: `127.0.0.1:${wpPort}`, pid: wproc.pid! },
     ];
-    const results: Result[] = [];
-    for (const s of subjects) results.push(await measure(s, file));
+    const results = await measureAll(subjects, file);
 
     const [a, b] = results;
     const f = (x: number, d = 1) => x.toFixed(d);
