@@ -136,14 +136,14 @@ export class Forwarder {
     }
     this.counters.accepted++;
     this.counters.active++;
-    d.metrics.active.inc({ kind: 'ingress' });
+    d.metrics.activeConnections('ingress', 1);
     // for ingress, "up" is peer → target (bytes into the sandbox)
     const relay = new Relay(stream, up, (r, reason) => {
       d.tracker.remove(id);
       this.counters.active--;
       this.counters.bytesIn += r.up;
       this.counters.bytesOut += r.down;
-      d.metrics.active.dec({ kind: 'ingress' });
+      d.metrics.activeConnections('ingress', -1);
       d.metrics.relayed(r.up, r.down);
       close.reason = reason;
       close.bytesUp = r.up;

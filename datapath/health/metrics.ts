@@ -154,6 +154,17 @@ export class DatapathMetrics {
     h.observe(seconds);
   }
 
+  private readonly activeChildren = new Map<string, Prom.Gauge.Internal<'kind'>>();
+
+  activeConnections(kind: 'egress' | 'ingress', delta: number): void {
+    let g = this.activeChildren.get(kind);
+    if (g === undefined) {
+      g = this.active.labels({ kind });
+      this.activeChildren.set(kind, g);
+    }
+    g.inc(delta);
+  }
+
   relayed(up: number, down: number): void {
     this.upChild ??= this.bytes.labels({ direction: 'up' });
     this.downChild ??= this.bytes.labels({ direction: 'down' });

@@ -415,16 +415,11 @@ export class ProxyConnection {
     }
     this.state = 'relaying';
     close.reply = req.proto === 'socks5' ? REP.succeeded : req.proto === 'http-connect' ? 200 : null;
-    if (req.proto === 'socks5')
-      this.sock.write(
-        socks5Reply(REP.succeeded, dialed.localAddress ?? parseAddressLiteral('0.0.0.0'), dialed.localPort),
-      );
-    else if (req.proto === 'http-connect') this.sock.write(CONNECT_ESTABLISHED);
     this.sock.setTimeout(d.limits.idleMs);
     this.sock.removeListener('close', this.onEarlyClose);
     const relay = new Relay(this.sock, up, (r, reason) => {
       d.tracker.remove(this.id);
-      d.metrics.active.dec({ kind: 'egress' });
+      d.metrics.activeConnections('egress', -1);
       this.state = 'closed';
       this.finishRecord(close, reason, r.up, r.down);
     });
@@ -437,8 +432,16 @@ export class ProxyConnection {
       port: req.port,
       close: (why: CloseReason) => relay.close(why),
     });
-    d.metrics.active.inc({ kind: 'egress' });
+    d.metrics.activeConnections('egress', 1);
     relay.start(req.first);
+    // The success reply goes last: the client is woken by it, and on a busy machine it then competes
+    // with whatever this process still does, so everything else is done first. Nothing can reach
+    // the client before it: relayed data is only written from later I/O callbacks.
+    if (req.proto === 'socks5') {
+      this.sock.write(
+        socks5Reply(REP.succeeded, dialed.localAddress ?? parseAddressLiteral('0.0.0.0'), dialed.localPort),
+      );
+    } else if (req.proto === 'http-connect') this.sock.write(CONNECT_ESTABLISHED);
   }
 
   private finishRecord(close: AuditFields, reason: string, up: number, down: number): void {
