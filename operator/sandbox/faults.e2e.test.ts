@@ -270,4 +270,17 @@ test('the leader killed: the standby takes the Lease and converges, no duplicate
     statusOne!.conditions!.map((x) => [x.type, x.status]),
   );
   assert.equal(standby.exitCode, null, 'the standby keeps running');
+
+  // A graceful stop (SIGTERM, as on a rollout) releases the Lease: exit 0, and a new standby leads.
+  const third = spawnOperator();
+  const exited = new Promise<number | null>((r) => standby.once('exit', (code) => r(code)));
+  standby.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  await eventually('the third operator leads', async () => (await holder()) === `op_${third.pid}`, 30_000);
+  await create(ns.name, 'three');
+  await eventually(
+    'converged under the third leader',
+    () => converged(ns.name, ['one', 'two', 'three']),
+    30_000,
+  );
 });
