@@ -6,11 +6,13 @@
 //   --nats-url URL             (LATTICE_NATS_URL) --bus-url URL (advertised to datapaths)
 //   --trust-file FILE          (LATTICE_NATS_TRUST_FILE) JSON {operator, systemAccount, account} seeds, mode 0600
 //   --pool CIDR                (LATTICE_OVERLAY_POOL, default 10.42.0.0/16)
+//   --static-peers FILE        (LATTICE_STATIC_PEERS_FILE) JSON list of peers added to every netmap
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ControlPlane } from './control-plane.ts';
 import type { TrustSeeds } from './nats-trust.ts';
+import { loadStaticPeers } from './static-peers-file.ts';
 
 const { values } = parseArgs({
   options: {
@@ -22,6 +24,7 @@ const { values } = parseArgs({
     'bus-url': { type: 'string' },
     'trust-file': { type: 'string' },
     pool: { type: 'string' },
+    'static-peers': { type: 'string' },
   },
 });
 
@@ -52,6 +55,7 @@ const cp = new ControlPlane({
   busURL: values['bus-url'] ?? process.env.LATTICE_BUS_URL,
   trustSeeds,
   pool: values.pool ?? process.env.LATTICE_OVERLAY_POOL,
+  staticPeers: loadStaticPeers(values['static-peers'] ?? process.env.LATTICE_STATIC_PEERS_FILE),
 });
 await cp.start();
 process.stdout.write(`${JSON.stringify({ listening: cp.url })}\n`);

@@ -191,3 +191,29 @@ test('a netmap lists same-namespace peers with endpoints, plus static peers, nev
   assert.ok(sameMembership(m, again), 'the version alone is not a change');
   assert.ok(!sameMembership(m, buildNetmap(a, all.slice(0, 2), pods, [], '10.42.0.0/16', 9)));
 });
+
+test('static peers from the operator config are validated entry by entry', async () => {
+  const { parseStaticPeers } = await import('./static-peers.ts');
+  const ok = parseStaticPeers(
+    JSON.stringify([
+      { name: 'office-gw', publicKey: key, endpoint: '192.0.2.1:51820', allowedIPs: ['10.99.0.0/16'] },
+    ]),
+  );
+  assert.deepEqual(ok, [
+    { name: 'office-gw', publicKey: key, endpoint: '192.0.2.1:51820', allowedIPs: ['10.99.0.0/16'] },
+  ]);
+  assert.deepEqual(parseStaticPeers('[]'), []);
+  for (const [bad, msg] of [
+    ['{', /not valid JSON/],
+    ['{}', /expected a JSON list/],
+    [JSON.stringify([{ name: 'Bad Name', publicKey: key, allowedIPs: ['10.0.0.0/8'] }]), /#1: name/],
+    [JSON.stringify([{ name: 'gw', publicKey: 'x', allowedIPs: ['10.0.0.0/8'] }]), /publicKey/],
+    [
+      JSON.stringify([{ name: 'gw', publicKey: key, endpoint: 'gw.example:1', allowedIPs: ['10.0.0.0/8'] }]),
+      /endpoint/,
+    ],
+    [JSON.stringify([{ name: 'gw', publicKey: key, allowedIPs: [] }]), /allowedIPs/],
+  ] as const) {
+    assert.throws(() => parseStaticPeers(bad), msg);
+  }
+});
