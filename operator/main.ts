@@ -16,11 +16,13 @@
 //   --control-plane-addr HOST:PORT    LATTICE_CONTROL_PLANE_ADDR  default 0.0.0.0:8080 (Service latticed)
 //   --bus-url URL                     LATTICE_BUS_URL   the NATS address handed to datapaths; default --nats-url
 //   --overlay-pool CIDR               LATTICE_OVERLAY_POOL  default 10.42.0.0/16
+//   --static-peers FILE               LATTICE_STATIC_PEERS_FILE  JSON list of WireGuard peers added to every netmap
 //   --workers N                       WORKERS           concurrent reconciles; default 16
 //   --log-level debug|info|warn|error LOG_LEVEL         default info
 // SIGTERM/SIGINT: stop reconciling, release the Lease (a standby takes over at once), exit 0.
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { loadStaticPeers } from './controlplane/static-peers-file.ts';
 import { startOperator } from './operator.ts';
 import { createLogger, type Level } from './runtime/log.ts';
 
@@ -41,6 +43,7 @@ const { values } = parseArgs({
     'control-plane-addr': { type: 'string' },
     'bus-url': { type: 'string' },
     'overlay-pool': { type: 'string' },
+    'static-peers': { type: 'string' },
     workers: { type: 'string' },
     'log-level': { type: 'string' },
   },
@@ -88,6 +91,7 @@ function controlPlaneOptions() {
     natsURL,
     busURL: values['bus-url'] ?? env.LATTICE_BUS_URL,
     pool: values['overlay-pool'] ?? env.LATTICE_OVERLAY_POOL,
+    staticPeers: loadStaticPeers(values['static-peers'] ?? env.LATTICE_STATIC_PEERS_FILE),
   };
 }
 
