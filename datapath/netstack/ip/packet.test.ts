@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatAddress, parseAddress } from './address.ts';
-import { checksum, pseudoHeaderSum } from './checksum.ts';
+import { checksum, finishChecksum, pseudoHeaderSum } from './checksum.ts';
 import { buildIpPacket, PROTO_TCP, PROTO_UDP, parseIpPacket } from './packet.ts';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -17,6 +17,24 @@ describe('internet checksum', () => {
   it('verifies a known IPv4 header (sums to zero with its checksum in place)', () => {
     const header = hex('4500 0073 0000 4000 4011 b861 c0a8 0001 c0a8 00c7');
     assert.equal(checksum(header), 0);
+  });
+  it('the 32-bit fast path agrees with the byte-wise sum at every alignment and length', () => {
+    const big = Buffer.alloc(4096);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 131 + 7) & 0xff;
+    const slow = (b: Uint8Array, s: number, e: number) => {
+      let sum = 0;
+      for (let i = s; i + 1 < e; i += 2) sum += (b[i] << 8) | b[i + 1];
+      if ((e - s) & 1) sum += b[e - 1] << 8;
+      return finishChecksum(sum);
+    };
+    for (const start of [0, 1, 2, 3, 4, 8, 20, 40]) {
+      for (const len of [0, 1, 127, 128, 129, 130, 131, 1380, 1381, 1420, 4000]) {
+        const end = Math.min(big.length, start + len);
+        assert.equal(checksum(big, start, end), slow(big, start, end), `start ${start} length ${len}`);
+        const view = big.subarray(start, end);
+        assert.equal(checksum(view), slow(big, start, end), `view at ${start} length ${len}`);
+      }
+    }
   });
   it('pseudo-header sum treats lengths above 16 bits as two words', () => {
     const a = parseAddress('::1');
