@@ -1,16 +1,19 @@
 // `make demo` / `make demo-down`. First version: the local control plane, the e2e node agent
 // (runs the sandboxes' Pods as local processes; test infrastructure), the LatticeSandbox
-// CRD, the operator (under its own ServiceAccount and the RBAC from config/rbac, not as admin),
+// CRD, the operator (under its own ServiceAccount and the RBAC from config/rbac, not as admin)
+// serving the control plane with its operator-mode nats-server (control-plane.ts),
 // the samples from config/samples, then `kubectl get sandboxes`. Everything keeps running in the
 // background until `make demo-down`. State: .lattice/demo (cluster, operator pid file and log).
 //   node e2e/demo/cli.ts up|down
 import { spawn } from 'node:child_process';
-import { existsSync, globSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, globSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cluster } from '../cluster/index.ts';
 import { downCluster, ensureCluster, exportLines, REPO_ROOT } from '../cluster/persistent.ts';
 import { freePorts } from '../cluster/ports.ts';
 import { alive, idOf, readPidFile, terminate, writePidFile } from '../cluster/proc.ts';
+import { findTools } from '../cluster/tools.ts';
+import { ensureTrustSecret, waitTcp, writeNatsConfig } from './control-plane.ts';
 
 const STATE = join(REPO_ROOT, '.lattice', 'demo');
 const CLUSTER_DIR = join(STATE, 'cluster');
@@ -20,6 +23,9 @@ const OPERATOR_MAIN = join(REPO_ROOT, 'operator', 'main.ts');
 const AGENT_PID = join(STATE, 'node-agent.pid');
 const AGENT_LOG = join(STATE, 'node-agent.log');
 const AGENT_MAIN = join(REPO_ROOT, 'e2e', 'node-agent', 'main.ts');
+const BUS_PID = join(STATE, 'bus.pid');
+const BUS_LOG = join(STATE, 'bus.log');
+const SERVER_URL_FILE = join(STATE, 'server-url');
 
 const say = (msg: string) => console.log(`demo: ${msg}`);
 
@@ -97,28 +103,64 @@ async function startOperator(c: Cluster): Promise<void> {
     await must(c, ['apply', '-n', 'lattice-system', '-k', rbac]);
     say('operator RBAC applied from config/rbac');
   }
+  const cpRbac = join(REPO_ROOT, 'config', 'controlplane', 'rbac.yaml');
+  const args = ['--kubeconfig', c.operatorKubeconfig];
+  let serverURL: string | undefined;
+  const nodeIP = await nodeAddress(c);
+  if (existsSync(cpRbac) && nodeIP) {
+    // the control plane the operator serves, with its operator-mode nats-server
+    await must(c, ['apply', '-f', cpRbac]);
+    const seeds = await ensureTrustSecret(c);
+    const [natsPort, natsHttp, cpPort] = await freePorts(3);
+    const conf = writeNatsConfig(join(STATE, 'bus'), seeds, nodeIP, natsPort, natsHttp);
+    const natsPid = background([findTools().natsServer, '-c', conf], BUS_PID, BUS_LOG, process.env);
+    if (!(await waitTcp(nodeIP, natsPort, 30_000))) {
+      throw new Error(
+        `the control plane's nats-server did not listen; last lines of ${BUS_LOG}:\n${logTail(BUS_LOG)}`,
+      );
+    }
+    say(`control-plane bus: operator-mode nats-server nats://${nodeIP}:${natsPort} (pid ${natsPid})`);
+    serverURL = `http://${nodeIP}:${cpPort}`;
+    args.push(
+      '--nats-url',
+      `nats://${nodeIP}:${natsPort}`,
+      '--control-plane-addr',
+      `${nodeIP}:${cpPort}`,
+      '--server-url',
+      serverURL,
+    );
+  }
   const [probePort] = await freePorts(1);
-  const pid = background(
-    [
-      process.execPath,
-      OPERATOR_MAIN,
-      '--kubeconfig',
-      c.operatorKubeconfig,
-      '--probe-addr',
-      `127.0.0.1:${probePort}`,
-    ],
-    OPERATOR_PID,
-    OPERATOR_LOG,
-    // no --nats-url yet: the in-process control plane needs an operator-mode nats-server (a later step)
-    { ...process.env, LATTICE_NATS_URL: undefined },
-  );
+  args.push('--probe-addr', `127.0.0.1:${probePort}`);
+  const pid = background([process.execPath, OPERATOR_MAIN, ...args], OPERATOR_PID, OPERATOR_LOG, {
+    ...process.env,
+    LATTICE_NATS_URL: undefined,
+    LATTICE_SERVER_URL: undefined,
+  });
   if (await waitHttp(`http://127.0.0.1:${probePort}/readyz`, 60_000)) {
     say(`operator running (pid ${pid}, probes http://127.0.0.1:${probePort}, log ${OPERATOR_LOG})`);
+    if (serverURL) {
+      writeFileSync(SERVER_URL_FILE, serverURL, { mode: 0o600 });
+      say(`control plane: ${serverURL}`);
+    }
   } else {
     say(
       `operator did not report ready within 60 s; last lines of ${OPERATOR_LOG}:\n${logTail(OPERATOR_LOG)}`,
     );
   }
+}
+
+/** The node agent's address (its bridge), which the Pods' network namespaces can reach. */
+async function nodeAddress(c: Cluster): Promise<string | undefined> {
+  const r = await c.kubectl([
+    'get',
+    'nodes',
+    '-l',
+    'lattice.io/e2e-node-agent',
+    '-o',
+    'jsonpath={.items[0].status.addresses[?(@.type=="InternalIP")].address}',
+  ]);
+  return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
 }
 
 /** The e2e node agent (test infrastructure) runs the sandboxes' Pods as local processes. */
@@ -200,11 +242,14 @@ async function up(): Promise<void> {
   say('stop everything with: make demo-down');
   console.log(`export LATTICE_NATS_URL=${cluster.natsURL}`);
   for (const line of exportLines(cluster)) console.log(line);
+  if (existsSync(SERVER_URL_FILE))
+    console.log(`export LATTICE_SERVER_URL=${readFileSync(SERVER_URL_FILE, 'utf8')}`);
 }
 
 async function down(): Promise<void> {
   for (const [what, file] of [
     ['operator', OPERATOR_PID],
+    ['control-plane bus', BUS_PID],
     ['node agent', AGENT_PID],
   ]) {
     const id = readPidFile(file);
