@@ -14,7 +14,9 @@ import type { DialRoute } from '../dial/dialer.ts';
 import { Forwarder } from '../forward/forwarder.ts';
 import { formatAddress } from '../netstack/ip/address.ts';
 import { NetstackRuntime } from '../netstack/runtime.ts';
+import type { Netstack } from '../netstack/stack.ts';
 import { OverlayDialer } from '../overlay/dialer.ts';
+import { exposeNetstack, OVERLAY_TCP } from '../overlay/expose.ts';
 import { OverlayListener } from '../overlay/listener.ts';
 import { type IPAddress, inPrefix, normalise } from '../policy/address.ts';
 import { parseRule } from '../policy/rule.ts';
@@ -86,9 +88,11 @@ export async function startEnrolled(dp: Datapath): Promise<RunningPart | undefin
     send: (p) => {
       device.send(p);
     },
-    tcp: { keepalive: { idleMs: 15_000, intervalMs: 5_000, probes: 4 } },
+    tcp: OVERLAY_TCP,
   });
   device.onPacket((p) => runtime.receive(Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+  let netstack: Netstack | null = runtime.stack;
+  exposeNetstack(dp, () => netstack);
 
   let peersByIP = new Map<string, NetmapPeer>();
   const applyPeers = (
@@ -230,6 +234,7 @@ export async function startEnrolled(dp: Datapath): Promise<RunningPart | undefin
       dp.dialer.setRoutes([]);
       await bus.close();
       runtime.close();
+      netstack = null;
       await device.close();
     },
   };

@@ -16,11 +16,8 @@ import { parseRule } from '../policy/rule.ts';
 import { WireGuardDevice } from '../wireguard/device.ts';
 import { loadWgQuickConfig } from '../wireguard/wg-quick-file.ts';
 import { OverlayDialer } from './dialer.ts';
+import { exposeNetstack, OVERLAY_TCP } from './expose.ts';
 import { OverlayListener } from './listener.ts';
-import { registerNetstackMetrics } from './metrics.ts';
-
-/** TCP keepalive on overlay connections: a peer that vanishes is noticed within ~20 s even when idle. */
-const OVERLAY_KEEPALIVE = { idleMs: 10_000, intervalMs: 3_000, probes: 3 };
 
 export class OverlayConfigError extends Error {
   override name = 'OverlayConfigError';
@@ -59,7 +56,7 @@ export async function startOverlay(dp: Datapath): Promise<RunningPart | undefine
     send: (p) => {
       device.send(p);
     },
-    tcp: { keepalive: OVERLAY_KEEPALIVE },
+    tcp: OVERLAY_TCP,
   });
   device.onPacket((p) => runtime.receive(Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
 
@@ -97,8 +94,7 @@ export async function startOverlay(dp: Datapath): Promise<RunningPart | undefine
     forwards: forwarders.map((f) => ({ port: f.spec.port, listen: f.bound, ...f.counters })),
   }));
   let stack: Netstack | null = runtime.stack;
-  dp.status.section('netstack', () => (stack === null ? null : stack.snapshot()));
-  registerNetstackMetrics(dp.metrics.registry, () => stack);
+  exposeNetstack(dp, () => stack);
   dp.status.readiness('overlay', () => ({ ready: true, detail: `wireguard on udp ${device.port}` }));
   dp.log.info('overlay up', {
     wgPort: device.port,

@@ -1,0 +1,23 @@
+// What every overlay part (wg-config here, enrollment in datapath/enroll/) shows about its netstack:
+// the `netstack` section of /status and the `lattice_netstack_*` metrics, plus the TCP settings
+// overlay connections use. One place, so both parts report the same way.
+import type { Datapath } from '../cli/parts.ts';
+import type { Netstack, NetstackOptions } from '../netstack/stack.ts';
+import { registerNetstackMetrics } from './metrics.ts';
+
+/**
+ * TCP options for overlay connections: keepalive notices a peer that vanished within ~20 s even on
+ * a connection that only receives (10 s idle, then 3 probes 3 s apart).
+ */
+export const OVERLAY_TCP: NetstackOptions['tcp'] = {
+  keepalive: { idleMs: 10_000, intervalMs: 3_000, probes: 3 },
+};
+
+/** Adds the netstack's /status section and metrics; `stack()` returns null once the overlay is down. */
+export function exposeNetstack(dp: Datapath, stack: () => Netstack | null): void {
+  dp.status.section('netstack', () => stack()?.snapshot() ?? null);
+  // The metrics are registered once per process (a second overlay part would reuse them).
+  if (dp.metrics.registry.getSingleMetric('lattice_netstack_packets_received_total') === undefined) {
+    registerNetstackMetrics(dp.metrics.registry, stack);
+  }
+}
