@@ -84,7 +84,9 @@ export interface TcpConfig {
 
 export const DEFAULT_TCP_CONFIG: TcpConfig = {
   mss: 1380, // 1420-byte tunnel MTU − 20 (IPv4) − 20 (TCP)
-  rcvBuffer: 4 * 1024 * 1024,
+  // 1 MiB like gVisor's default: ~10× the overlay's bandwidth-delay product at 1 ms and 100 MB/s, and
+  // what bounds the memory one slow reader can pin (the datapath Pod is limited to 128 MiB).
+  rcvBuffer: 1024 * 1024,
   sndBuffer: 1024 * 1024,
   rtoInitialMs: 1000, // RFC 6298 (2.1)
   // RFC 6298 says 1 s; like Linux we use 200 ms: the overlay's RTTs are a few ms and a 1 s floor turns
