@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AckWindow, type Cursor, epochOf, messageId, resumePoint } from './audit-cursor.ts';
 import { type Netmap, NetmapState, parseBusMessage } from './netmap-state.ts';
+import { renewAt } from './renewal.ts';
 
 const h = (seq: number, tag = 'a') => ({ seq, hash: `${tag}${String(seq).padStart(63, '0')}` });
 const cursorAt = (seq: number, tag = 'a', epoch = 'E'): Cursor => ({
@@ -120,4 +121,11 @@ test('bus messages are validated before anything is applied', () => {
     map(1, [{ ...peer(2), allowedIPs: ['10.0.0.0'] }]),
   ];
   for (const b of bad) assert.throws(() => parseBusMessage(b), { name: 'NetmapError' }, JSON.stringify(b));
+});
+
+test('a credential is renewed with a third of its life left, at most a week before expiry', () => {
+  const day = 86_400_000;
+  assert.equal(renewAt(0, 30 * day), 23 * day);
+  assert.equal(renewAt(0, 30_000), 20_000);
+  assert.equal(renewAt(1000, 1000), 1000, 'an expired credential is renewed at once');
 });

@@ -13,6 +13,8 @@ export interface BusConnection {
   readonly lastError: string | null;
   /** called on every (re)connect */
   onConnect(fn: () => void): void;
+  /** use a renewed credential from now on (reconnects with it) */
+  renew(jwt: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -25,7 +27,8 @@ export function openBus(
   let lastError: string | null = null;
   let closed = false;
   const listeners: (() => void)[] = [];
-  const creds = new TextEncoder().encode(formatCreds(c.bus.jwt, c.bus.seed));
+  // Read at every (re)connect, so a renewed JWT is used from the next connection on.
+  let creds = new TextEncoder().encode(formatCreds(c.bus.jwt, c.bus.seed));
   const fire = () => {
     for (const l of listeners) {
       try {
@@ -44,7 +47,7 @@ export function openBus(
           servers: c.bus.url,
           name: `lattice-datapath ${c.namespace}/${c.sandbox}`,
           inboxPrefix: c.bus.inboxPrefix,
-          authenticator: credsAuthenticator(creds),
+          authenticator: credsAuthenticator(() => creds),
           maxReconnectAttempts: -1,
           reconnectTimeWait: 1000,
           pingInterval: 5000,
@@ -93,6 +96,10 @@ export function openBus(
     onConnect(fn) {
       listeners.push(fn);
       if (state === 'connected') fn();
+    },
+    async renew(jwt: string) {
+      creds = new TextEncoder().encode(formatCreds(jwt, c.bus.seed));
+      if (nc && !nc.isClosed()) await nc.reconnect().catch(() => {});
     },
     async close() {
       closed = true;

@@ -8,6 +8,7 @@ import { AuditStreamer } from '../bus/audit-streamer.ts';
 import { openBus } from '../bus/connection.ts';
 import type { NetmapPeer, NetmapState } from '../bus/netmap-state.ts';
 import { NetmapSync } from '../bus/netmap-sync.ts';
+import { CredentialRenewal } from '../bus/renewal.ts';
 import { type Datapath, type RunningPart, registerDatapathPart } from '../cli/parts.ts';
 import type { ForwardSpec } from '../config/settings.ts';
 import type { DialRoute } from '../dial/dialer.ts';
@@ -157,6 +158,8 @@ export async function startEnrolled(dp: Datapath): Promise<RunningPart | undefin
   }
 
   const bus = openBus(c, dp.log);
+  const renewal = new CredentialRenewal(c, path, bus, dp.log);
+  renewal.start();
   const sync = new NetmapSync({
     credentials: c,
     bus,
@@ -189,7 +192,9 @@ export async function startEnrolled(dp: Datapath): Promise<RunningPart | undefin
     networkCIDR: c.networkCIDR,
     publicKey: c.wireguard.publicKey,
     enrolledAt: c.enrolledAt,
-    credentialExpiresAt: c.bus.expiresAt,
+    credentialExpiresAt: renewal.expiresAt,
+    credentialRenewals: renewal.renewals,
+    renewalError: renewal.lastError,
     credentialsPath: path,
     problem: sync.rejected ?? sync.state.revoked ?? null,
   }));
@@ -229,6 +234,7 @@ export async function startEnrolled(dp: Datapath): Promise<RunningPart | undefin
   return {
     async stop() {
       sync.stop();
+      renewal.stop();
       await streamer.stop();
       for (const f of forwarders) await f.stopAccepting();
       dp.dialer.setRoutes([]);
