@@ -116,8 +116,8 @@ describe('health port', () => {
   });
 });
 
-test('dial timeout: 0x06, close record reason timeout', async () => {
-  // A listener whose process never accepts: once its accept queue is full the kernel drops SYNs.
+/** A listener whose process never accepts: once its accept queue is full the kernel drops SYNs, so dials to it hang. */
+async function blackHole(): Promise<number> {
   const child = spawn(
     process.execPath,
     [
@@ -137,6 +137,11 @@ test('dial timeout: 0x06, close record reason timeout', async () => {
     cleanups.push(() => f.destroy());
   }
   await new Promise((r) => setTimeout(r, 200));
+  return port;
+}
+
+test('dial timeout: 0x06, close record reason timeout', async () => {
+  const port = await blackHole();
   const dp = await started(['--egress-allow', `127.0.0.1:${port}`, '--dial-timeout', '1s']);
   const { code, sock } = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port });
   sock.destroy();
@@ -382,6 +387,27 @@ describe('graceful lifecycle', () => {
     assert.equal(await dp.exited, 0);
     await closedBy(c.sock);
     assert.equal(readAudit(dp.auditPath).at(-1)?.reason, 'shutdown');
+  });
+  test('a dial still in flight at the drain deadline is aborted and audited as shutdown', async () => {
+    const port = await blackHole();
+    const dp = await startDatapath([
+      '--egress-allow',
+      `127.0.0.1:${port}`,
+      '--dial-timeout',
+      '30s',
+      '--drain-timeout',
+      '500ms',
+    ]);
+    cleanups.push(() => cleanupDir(dp.dir));
+    const pending = socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port });
+    await eventually(() => readAudit(dp.auditPath).find((r) => r.event === 'decision'));
+    dp.proc.kill('SIGTERM');
+    const { code, sock } = await pending;
+    sock.destroy();
+    assert.equal(code, 0x01);
+    assert.equal(await dp.exited, 0);
+    const close = readAudit(dp.auditPath).find((r) => r.event === 'close');
+    assert.equal(close?.reason, 'shutdown');
   });
   test('a second signal exits at once', async () => {
     const port = await echo();

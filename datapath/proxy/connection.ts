@@ -350,6 +350,20 @@ export class ProxyConnection {
   ): Promise<void> {
     this.state = 'dialing';
     const d = this.deps;
+    // Tracked from the dial on, so a drain waits for it and a policy change or shutdown aborts it;
+    // the entry is replaced by the relaying one once connected.
+    let abortedFor: CloseReason | null = null;
+    d.tracker.add({
+      id: this.id,
+      dir: 'egress',
+      host: name,
+      addresses,
+      port: req.port,
+      close: (why: CloseReason) => {
+        abortedFor = why;
+        this.abort.abort();
+      },
+    });
     const deadline = Date.now() + d.limits.dialMs;
     let dialed: DialedStream | null = null;
     // Errors capture stack traces, which costs more than the rest of a decision: create one only on failure.
@@ -379,28 +393,38 @@ export class ProxyConnection {
     const seconds = (performance.now() - t0) / 1000;
     const close: AuditFields = { ...rec, event: 'close', dialed: formatEndpoint(target, req.port) };
     if (dialed === null) {
+      d.tracker.remove(this.id);
       lastError ??= new DialError('unreachable', 'no address');
       d.metrics.dialed(lastError.kind, seconds);
-      close.reason = lastError.kind;
-      close.reply = req.proto === 'socks5' ? SOCKS_FOR_DIAL[lastError.kind] : HTTP_FOR_DIAL[lastError.kind];
+      // A dial aborted by a policy change or the shutdown is recorded as that, not as 'aborted'.
+      const revoked = abortedFor as CloseReason | null;
+      const socksCode =
+        revoked === 'policy-revoked'
+          ? REP.notAllowed
+          : revoked !== null
+            ? REP.generalFailure
+            : SOCKS_FOR_DIAL[lastError.kind];
+      const httpStatus =
+        revoked === 'policy-revoked' ? 403 : revoked !== null ? 503 : HTTP_FOR_DIAL[lastError.kind];
+      close.reason = revoked ?? lastError.kind;
+      close.reply = req.proto === 'socks5' ? socksCode : httpStatus;
       close.bytesUp = 0;
       close.bytesDown = 0;
       close.durationMs = Date.now() - this.started;
       this.audit(close);
-      this.refuse(
-        req,
-        SOCKS_FOR_DIAL[lastError.kind],
-        HTTP_FOR_DIAL[lastError.kind],
-        `cannot connect to ${req.host}:${req.port}: ${lastError.kind}`,
-      );
+      this.refuse(req, socksCode, httpStatus, `cannot connect to ${req.host}:${req.port}: ${close.reason}`);
       return;
     }
     d.metrics.dialed('ok', seconds);
     const up = dialed.stream;
     close.path = dialed.path;
-    if (this.isClosed() || this.sock.destroyed) {
+    const abortReason = abortedFor as CloseReason | null;
+    if (this.isClosed() || this.sock.destroyed || abortReason !== null) {
+      d.tracker.remove(this.id);
       up.destroy();
-      this.finishRecord(close, 'client-closed', 0, 0);
+      this.finishRecord(close, abortReason ?? 'client-closed', 0, 0);
+      if (abortReason !== null)
+        this.refuse(req, REP.generalFailure, 503, `connection closed: ${abortReason}`);
       return;
     }
     // The policy may have changed while dialing: judge again with the one now in force.
@@ -408,6 +432,7 @@ export class ProxyConnection {
       d.policy.generation !== generation &&
       d.policy.get().decide(name, addresses, req.port, Date.now()).action === 'deny'
     ) {
+      d.tracker.remove(this.id);
       up.destroy();
       this.finishRecord(close, 'policy-revoked', 0, 0);
       this.refuse(req, REP.notAllowed, 403, 'denied by egress policy (changed while connecting)');
