@@ -19,14 +19,17 @@ import { promisify } from 'node:util';
 import { UdpRelay } from '../../e2e/udp-relay/relay.ts';
 import { WireguardGoPeer } from '../wireguard/testing/wireguard-go-peer.ts';
 import {
+  enableOverlayIpv6,
   freePort,
   HTTP_PORT,
   OUR_OVERLAY,
+  OUR_OVERLAY6,
   randomName,
   sha256File,
   startDatapath,
   startNamespaceHttpServer,
   THEIR_OVERLAY,
+  THEIR_OVERLAY6,
   wgKeyPair,
   writeWgConfig,
 } from './testing/overlay-rig.ts';
@@ -90,7 +93,7 @@ test('netstack interop: SOCKS5 → netstack → WireGuard → wireguard-go → k
   const fwdClosed = await freePort();
 
   const wgConfig = join(dir, 'wg0.conf');
-  writeWgConfig(wgConfig, priv, peer);
+  writeWgConfig(wgConfig, priv, peer, true);
   const config = join(dir, 'config.yaml');
   writeFileSync(
     config,
@@ -114,7 +117,7 @@ test('netstack interop: SOCKS5 → netstack → WireGuard → wireguard-go → k
     '--config',
     config,
     '--egress-allow',
-    '10.99.0.0/24',
+    '10.99.0.0/24,fd99::/64',
     '--wg-config',
     wgConfig,
     '--wg-port',
@@ -130,6 +133,31 @@ test('netstack interop: SOCKS5 → netstack → WireGuard → wireguard-go → k
   await peer.setOurEndpoint(peer.hostAddress, wgPort);
   const socks = ['--socks5-hostname', dp.proxy];
   const base = `http://${THEIR_OVERLAY}:${HTTP_PORT}`;
+
+  await t.test(
+    'IPv6 inside the tunnel: 16 MB from the kernel over [fd99::2] with a matching checksum',
+    async () => {
+      await enableOverlayIpv6(peer, pub);
+      const stop6 = await startNamespaceHttpServer(peer, file, THEIR_OVERLAY6);
+      try {
+        const out = join(dir, 'v6.bin');
+        const r = await curl([
+          ...socks,
+          '-o',
+          out,
+          '-r',
+          `0-${LOSSY - 1}`,
+          `http://[${THEIR_OVERLAY6}]:${HTTP_PORT}/`,
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(await sha256File(out), await sha256File(file, LOSSY));
+        rmSync(out);
+        assert.ok(await peer.ping(OUR_OVERLAY6, 1), 'ICMPv6 echo of our IPv6 overlay address');
+      } finally {
+        stop6();
+      }
+    },
+  );
 
   await t.test('ping across the tunnel is answered by the netstack', async () => {
     assert.ok(await peer.ping(OUR_OVERLAY, 2), 'kernel ping of our overlay address');

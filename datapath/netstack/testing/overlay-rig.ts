@@ -15,6 +15,8 @@ const run = promisify(execFile);
 
 export const OUR_OVERLAY = '10.99.0.1';
 export const THEIR_OVERLAY = '10.99.0.2';
+export const OUR_OVERLAY6 = 'fd99::1';
+export const THEIR_OVERLAY6 = 'fd99::2';
 export const HTTP_PORT = 8000;
 
 export async function wgKeyPair(): Promise<{ privateKey: string; publicKey: string }> {
@@ -34,7 +36,11 @@ export async function sha256File(path: string, limit?: number): Promise<string> 
 }
 
 /** Starts the HTTP file server on the kernel's TCP inside the peer's namespace; returns a stopper. */
-export async function startNamespaceHttpServer(peer: WireguardGoPeer, file: string): Promise<() => void> {
+export async function startNamespaceHttpServer(
+  peer: WireguardGoPeer,
+  file: string,
+  host = THEIR_OVERLAY,
+): Promise<() => void> {
   const server = spawn(
     'ip',
     [
@@ -43,7 +49,7 @@ export async function startNamespaceHttpServer(peer: WireguardGoPeer, file: stri
       peer.ns,
       process.execPath,
       join(import.meta.dirname, 'http-file-server.ts'),
-      THEIR_OVERLAY,
+      host,
       String(HTTP_PORT),
       file,
     ],
@@ -107,18 +113,32 @@ export async function startDatapath(args: string[], nodeFlags: string[] = []): P
   };
 }
 
-/** A wg-quick file for our side: our key and overlay address, the peer reached at its namespace end. */
-export function writeWgConfig(
-  path: string,
-  privateKey: string,
-  peer: WireguardGoPeer,
-  ourOverlay = OUR_OVERLAY,
-): void {
+/**
+ * A wg-quick file for our side: our key and overlay address, the peer reached at its namespace end.
+ * With `ipv6`, both sides also get an IPv6 overlay address (OUR_OVERLAY6 / THEIR_OVERLAY6).
+ */
+export function writeWgConfig(path: string, privateKey: string, peer: WireguardGoPeer, ipv6 = false): void {
+  const ours = ipv6 ? `${OUR_OVERLAY}/32, ${OUR_OVERLAY6}/128` : `${OUR_OVERLAY}/32`;
+  const theirs = ipv6 ? `${THEIR_OVERLAY}/32, ${THEIR_OVERLAY6}/128` : `${THEIR_OVERLAY}/32`;
   writeFileSync(
     path,
-    `[Interface]\nPrivateKey = ${privateKey}\nAddress = ${ourOverlay}/32\n\n[Peer]\nPublicKey = ${peer.publicKey}\nEndpoint = ${peer.nsAddress}:${peer.listenPort}\nAllowedIPs = ${THEIR_OVERLAY}/32\n`,
+    `[Interface]\nPrivateKey = ${privateKey}\nAddress = ${ours}\n\n[Peer]\nPublicKey = ${peer.publicKey}\nEndpoint = ${peer.nsAddress}:${peer.listenPort}\nAllowedIPs = ${theirs}\n`,
     { mode: 0o600 },
   );
+}
+
+/** Gives the namespace's WireGuard interface its IPv6 overlay address and lets our IPv6 address in. */
+export async function enableOverlayIpv6(peer: WireguardGoPeer, ourPublicKey: string): Promise<void> {
+  await peer.exec('ip', ['-6', 'addr', 'replace', `${THEIR_OVERLAY6}/64`, 'dev', peer.ifname, 'nodad']);
+  // `wg set ... allowed-ips` replaces the list: name both families.
+  await peer.exec('wg', [
+    'set',
+    peer.ifname,
+    'peer',
+    ourPublicKey,
+    'allowed-ips',
+    `${OUR_OVERLAY}/32,${OUR_OVERLAY6}/128`,
+  ]);
 }
 
 /** A TCP port free on host loopback right now (bound and released). */
