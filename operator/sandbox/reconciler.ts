@@ -12,7 +12,7 @@ import { withDefaults } from '../api/v1alpha1/defaults.ts';
 import type { LatticeSandbox, LatticeSandboxStatus } from '../api/v1alpha1/types.gen.ts';
 import { apply, FIELD_MANAGER } from '../runtime/apply.ts';
 import type { Context, Handler, Kind } from '../runtime/controller.ts';
-import { isNotFound, PermanentError } from '../runtime/errors.ts';
+import { ApiError, isNotFound, PermanentError } from '../runtime/errors.ts';
 import { type KubeObject, PODS, resourcePath, SECRETS } from '../runtime/kube.ts';
 import { Semaphore } from '../runtime/semaphore.ts';
 import type { IdentityRevoker } from './identity.ts';
@@ -122,6 +122,7 @@ export function sandboxHandler(settings: SandboxSettings): Handler<LatticeSandbo
       // The token's times are read when it is issued and kept in status: no Secret read per pass.
       let issued: V1Secret | undefined;
       let requeueAfterMs: number | undefined;
+      let podRejected: string | undefined;
 
       if (pod && !isOwnedBy(pod, s)) {
         throw new PermanentError(
@@ -164,10 +165,24 @@ export function sandboxHandler(settings: SandboxSettings): Handler<LatticeSandbo
         );
       } else if (!pod) {
         // A new Pod has no credential (it lived in the old Pod's emptyDir): it needs a fresh token.
-        issued = await issueToken(ctx, s);
-        pod = await apply<V1Pod>(ctx.client, PODS, want as KubeObject);
-        expected.set(ctx.key, { pod, at: Date.now() });
-        void ctx.events.record(raw, 'Normal', 'PodCreated', `created Pod ${name} (${s.spec.mode} mode)`);
+        // After a refused Pod the token issued for it was never used: keep it while it is fresh,
+        // so retries (resync, finalizer updates) write nothing new.
+        const refused =
+          s.status?.observedGeneration === s.metadata.generation &&
+          s.status?.conditions?.some((x) => x.type === 'PodReady' && x.reason === 'PodRejected');
+        const fresh = Date.parse(s.status?.enrollment?.expiresAt ?? '') > Date.now() + 5 * 60_000;
+        if (!(refused && fresh)) issued = await issueToken(ctx, s);
+        try {
+          pod = await apply<V1Pod>(ctx.client, PODS, want as KubeObject);
+          expected.set(ctx.key, { pod, at: Date.now() });
+          void ctx.events.record(raw, 'Normal', 'PodCreated', `created Pod ${name} (${s.spec.mode} mode)`);
+        } catch (e) {
+          // Admission (Pod Security, quota, policy) said no: that is the sandbox's state, not a
+          // crash loop. Report it in status and an Event; resync tries again later.
+          if (!(e instanceof ApiError) || (e.status !== 403 && e.status !== 422)) throw e;
+          podRejected = (e.body as { message?: string } | undefined)?.message ?? e.message;
+          void ctx.events.record(raw, 'Warning', 'PodRejected', podRejected);
+        }
       }
 
       let result: PollResult | undefined;
@@ -187,6 +202,7 @@ export function sandboxHandler(settings: SandboxSettings): Handler<LatticeSandbo
             }
           : s.status?.enrollment,
         now: new Date(),
+        podRejected,
       });
       // Keep polling while the datapath can be asked: its counters and health change on their own.
       // A Pod without an IP needs no timer: the IP arrives as a Pod update, which re-runs this.

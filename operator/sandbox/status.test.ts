@@ -143,3 +143,20 @@ test('an enrolled datapath: identity section and audit records streamed under bu
   assert.equal(r.overlayIP, '10.42.0.9');
   assert.equal(r.audit?.streamed, 4);
 });
+
+test('a Pod refused by admission is PodReady False / PodRejected with the reason, phase Failed', () => {
+  const st = computeStatus({
+    sandbox: sb(),
+    pod: undefined,
+    poll: undefined,
+    token: undefined,
+    now: t0,
+    podRejected: 'pods "a" is forbidden: violates PodSecurity "restricted:latest"',
+  });
+  const c = cond(st, 'PodReady');
+  assert.equal(c.status, 'False');
+  assert.equal(c.reason, 'PodRejected');
+  assert.match(c.message, /violates PodSecurity/);
+  assert.equal(st.phase, 'Failed');
+  assert.equal(cond(st, 'Ready').status, 'False');
+});

@@ -12,6 +12,8 @@ export type Observed = {
   pod: V1Pod | undefined;
   poll: PollResult | undefined;
   token: { issuedAt?: string; expiresAt?: string } | undefined;
+  /** Why the apiserver refused to create the Pod (admission, quota), if it did. */
+  podRejected?: string;
   now: Date;
 };
 
@@ -56,16 +58,23 @@ export function computeStatus(o: Observed): LatticeSandboxStatus {
   const pod = o.pod;
   const terminating = Boolean(s.metadata.deletionTimestamp);
   const podPhase = pod?.status?.phase;
-  const podCond = !pod
-    ? cond('PodReady', 'False', 'PodMissing', 'the sandbox Pod does not exist yet')
-    : podReady(pod)
-      ? cond('PodReady', 'True', 'PodReady', `Pod ${pod.metadata?.name} is ready`)
-      : cond(
-          'PodReady',
-          'False',
-          podPhase === 'Failed' ? 'PodFailed' : 'PodNotReady',
-          `Pod ${pod.metadata?.name} is ${podPhase ?? 'Pending'}`,
-        );
+  const podCond = o.podRejected
+    ? cond(
+        'PodReady',
+        'False',
+        'PodRejected',
+        `the apiserver refused the Pod: ${o.podRejected}`.slice(0, 4000),
+      )
+    : !pod
+      ? cond('PodReady', 'False', 'PodMissing', 'the sandbox Pod does not exist yet')
+      : podReady(pod)
+        ? cond('PodReady', 'True', 'PodReady', `Pod ${pod.metadata?.name} is ready`)
+        : cond(
+            'PodReady',
+            'False',
+            podPhase === 'Failed' ? 'PodFailed' : 'PodNotReady',
+            `Pod ${pod.metadata?.name} is ${podPhase ?? 'Pending'}`,
+          );
 
   // The datapath conditions: Unknown whenever we could not ask it.
   const poll = o.poll;
@@ -119,7 +128,7 @@ export function computeStatus(o: Observed): LatticeSandboxStatus {
 
   let phase: string;
   if (terminating) phase = 'Terminating';
-  else if (podPhase === 'Failed') phase = 'Failed';
+  else if (podPhase === 'Failed' || o.podRejected) phase = 'Failed';
   else if (allTrue) phase = report?.audit?.healthy === false ? 'Degraded' : 'Ready';
   else if (!pod || podPhase === 'Pending' || !podPhase) phase = 'Pending';
   else if (podReady(pod) && poll && !poll.ok) phase = 'Degraded';
