@@ -3,10 +3,12 @@
 // garbage-collects, JetStream is on; a private cluster restarts its apiserver with its data, and
 // leaves nothing behind when stopped or when the process that started it is killed.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -283,5 +285,50 @@ describe('private cluster', () => {
     );
     child.kill('SIGKILL');
     await nothingLeft(info);
+  });
+});
+
+describe('make cluster-up / cluster-down (cli.ts)', () => {
+  test('up prints export lines a shell can use, a second up finds the cluster, down leaves nothing', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'lattice-cli-test-'));
+    const cli = (args: string[]) =>
+      new Promise<{ code: number; stdout: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [join(import.meta.dirname, 'cli.ts'), ...args, '--dir', dir],
+          (err, stdout, stderr) =>
+            resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: stdout + stderr }),
+        );
+      });
+    t.after(async () => {
+      await cli(['down']);
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const first = await cli(['up']);
+    assert.equal(first.code, 0, first.stdout);
+    const lines = first.stdout.trimEnd().split('\n');
+    assert.match(lines.at(-2)!, /^export KUBECONFIG=\S+$/);
+    assert.match(lines.at(-1)!, /^export PATH=\S+:\$PATH$/);
+    // what a person does: evaluate the lines, then use kubectl
+    const shell = execFileSync(
+      'bash',
+      ['-c', `${lines.filter((l) => l.startsWith('export ')).join('\n')}\nkubectl get ns -o name`],
+      {
+        encoding: 'utf8',
+      },
+    );
+    assert.match(shell, /namespace\/default/);
+    assert.match(shell, /namespace\/kube-system/);
+    const info = { dir, ...inspectCluster(dir) };
+
+    const second = await cli(['up']);
+    assert.equal(second.code, 0, second.stdout);
+    assert.match(second.stdout, /already running/);
+    assert.deepEqual(second.stdout.trimEnd().split('\n').slice(-2), lines.slice(-2));
+
+    const down = await cli(['down']);
+    assert.equal(down.code, 0, down.stdout);
+    await nothingLeft(info);
+    assert.match((await cli(['down'])).stdout, /no cluster was running/);
   });
 });

@@ -2,12 +2,14 @@
 // as processes in their own network namespaces, with init containers, emptyDirs, Secret env,
 // a non-root user, probes and restarts, and cleans everything up when a Pod is deleted.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Cluster, sharedCluster } from '../cluster/index.ts';
-import { type NodeAgent, startNodeAgent } from './index.ts';
+import { type NodeAgent, reapStaleNodeAgents, startNodeAgent } from './index.ts';
 
 const suffix = randomBytes(3).toString('hex');
 const ns = `node-agent-${suffix}`;
@@ -214,13 +216,84 @@ describe('e2e node agent', () => {
   test('deleting a Pod stops its processes, removes its namespace and the Pod object', async () => {
     const podIP = agent.podIP(ns, 'web');
     assert.ok(podIP);
-    const netnsBefore = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+    const nets = JSON.parse(readFileSync(join(agent.stateDir, 'network.json'), 'utf8')) as {
+      nets: { netns: string; ip: string }[];
+    };
+    const netns = nets.nets.find((n) => n.ip === podIP)?.netns;
+    assert.ok(netns && execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).includes(netns));
     const del = await c.kubectl(['delete', 'pod', 'web', '-n', ns, '--wait=true', '--timeout=60s']);
     assert.equal(del.code, 0, del.stderr);
     assert.equal(await getPod('web'), undefined);
     await assert.rejects(fetch(`http://${podIP}:8080/`, { signal: AbortSignal.timeout(2000) }));
-    const netnsAfter = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-    const ours = (s: string) => s.split('\n').filter((l) => l.startsWith('lnp')).length;
-    assert.equal(ours(netnsAfter), ours(netnsBefore) - 1);
+    assert.ok(!execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).includes(netns));
+  });
+});
+
+describe('e2e node agent crash', () => {
+  test('SIGKILL of the agent kills its containers; the next agent removes its namespaces and bridge', async (t) => {
+    const c = await sharedCluster();
+    const ns2 = `node-agent-crash-${suffix}`;
+    assert.equal((await c.kubectl(['create', 'namespace', ns2])).code, 0);
+    t.after(() => c.kubectl(['delete', 'namespace', ns2, '--wait=false']));
+    const child = spawn(
+      process.execPath,
+      [join(import.meta.dirname, 'main.ts'), '--kubeconfig', c.adminKubeconfig, '--namespace', ns2],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    t.after(() => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => {
+      out += d;
+    });
+    await eventually('the agent registers', 60_000, async () => (out.includes('\n') ? true : undefined));
+    const { nodeName } = JSON.parse(out) as { nodeName: string };
+    t.after(() => c.kubectl(['delete', 'node', nodeName, '--wait=false']));
+    const p = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'victim', namespace: ns2 },
+      spec: {
+        automountServiceAccountToken: false,
+        containers: [
+          { name: 'sleep', image: 'node:24', command: ['node', '-e', 'setInterval(() => {}, 1000)'] },
+        ],
+      },
+    };
+    assert.equal((await c.kubectl(['apply', '-f', '-'], { input: JSON.stringify(p) })).code, 0);
+    const pid = await eventually('victim runs', 60_000, async () => {
+      const r = await c.kubectl([
+        'get',
+        'pod',
+        'victim',
+        '-n',
+        ns2,
+        '-o',
+        'jsonpath={.status.containerStatuses[0].containerID}',
+      ]);
+      const m = /^lattice-node-agent:\/\/(\d+)$/.exec(r.stdout);
+      return m ? Number(m[1]) : undefined;
+    });
+    assert.ok(existsSync(`/proc/${pid}`));
+    const agentDir = readdirSync(tmpdir())
+      .filter((d) => d.startsWith('lattice-node-agent-'))
+      .map((d) => join(tmpdir(), d))
+      .find((d) => readFileSync(join(d, 'agent.pid'), 'utf8').startsWith(`${child.pid} `));
+    assert.ok(agentDir, 'the agent recorded its state dir');
+    const net = JSON.parse(readFileSync(join(agentDir, 'network.json'), 'utf8')) as {
+      bridge: string;
+      nets: { netns: string }[];
+    };
+    assert.equal(net.nets.length, 1);
+
+    child.kill('SIGKILL');
+    await eventually('the container process dies with the agent', 10_000, async () =>
+      existsSync(`/proc/${pid}`) ? undefined : true,
+    );
+    await reapStaleNodeAgents();
+    const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+    assert.ok(!netns.includes(net.nets[0].netns), 'the pod network namespace is removed');
+    const links = execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' });
+    assert.ok(!links.includes(`${net.bridge}:`), 'the bridge is removed');
+    assert.equal(existsSync(agentDir), false);
   });
 });
