@@ -84,7 +84,7 @@ for t in "${targets[@]}"; do
     etcd) build_module etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 etcd ;;
     nats) build_module nats-server "$NATS_VERSION" github.com/nats-io/nats-server/v2 github.com/nats-io/nats-server/v2 nats-server ;;
     wireproxy) build_module wireproxy "$WIREPROXY_VERSION" github.com/pufferffish/wireproxy github.com/pufferffish/wireproxy/cmd/wireproxy wireproxy ;;
-    all) build_k8s; "$0" etcd nats ;;
+    all) build_k8s; bash "$0" etcd nats wireproxy ;;
     *) echo "build-tools.sh: unknown target '$t' (want k8s, etcd, nats, wireproxy or all)" >&2; exit 2 ;;
   esac
 done
