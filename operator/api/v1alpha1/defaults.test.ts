@@ -5,7 +5,10 @@ import { applyDefaults, withDefaults } from './defaults.ts';
 test('defaults come from the schema: absent objects are created, nested fields and list items filled', () => {
   const s = withDefaults({
     metadata: { name: 'a' },
-    spec: { agent: { image: 'x', ports: [{ containerPort: 80 }] }, egress: { rules: [{ cidr: '10.0.0.0/8' }] } },
+    spec: {
+      agent: { image: 'x', ports: [{ containerPort: 80 }] },
+      egress: { rules: [{ cidr: '10.0.0.0/8' }] },
+    },
   });
   assert.equal(s.spec.mode, 'Sidecar');
   assert.equal(s.spec.proxy!.port, 1080);
