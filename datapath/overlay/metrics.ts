@@ -1,6 +1,7 @@
 // The netstack's counters on the datapath's Prometheus registry. They are read from the stack's own
 // counters when scraped (collect), so the packet path never touches prom-client.
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { Counter, Gauge } from '../health/metrics.ts';
 import type { Netstack, NetstackCounters } from '../netstack/stack.ts';
 
 type Scalar = Exclude<keyof NetstackCounters, 'drops' | 'tcpActive'>;
