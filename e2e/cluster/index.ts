@@ -157,6 +157,19 @@ async function waitFor(what: string, timeoutMs: number, check: () => Promise<boo
 }
 
 export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
+  // Ports are picked free and released before the components bind them, so a process starting
+  // at the same moment can take one; that start fails with PortTakenError, and another try with
+  // fresh ports succeeds.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      if ((err as Error).name !== 'PortTakenError' || attempt === 3) throw err;
+    }
+  }
+}
+
+async function startOnce(opts: StartOptions): Promise<Cluster> {
   const withKcm = opts.withControllerManager ?? true;
   const withNats = opts.withNats ?? true;
   await reapStaleTempClusters();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { layout } from './config.ts';
 import { attachCluster, type Cluster, startCluster, stopDir } from './index.ts';
 import { readJson } from './plan.ts';
-import { killLeftovers, supervisorAlive } from './reaper.ts';
+import { supervisorAlive } from './reaper.ts';
 
 export const REPO_ROOT = join(import.meta.dirname, '..', '..');
 
@@ -20,7 +20,6 @@ export async function ensureCluster(dir: string): Promise<{ cluster: Cluster; st
 export async function downCluster(dir: string): Promise<boolean> {
   const running = supervisorAlive(dir);
   await stopDir(dir);
-  await killLeftovers(dir);
   return running;
 }
 

@@ -1,39 +1,26 @@
 // Loopback ports for the cluster's listeners: picked free by the kernel, checked again right before
 // a component starts so a taken port is reported by name instead of as a crash deep in a log.
-import { createServer } from 'node:net';
+import { type AddressInfo, createServer, type Server } from 'node:net';
 import { PortTakenError } from './errors.ts';
 
-function listenOnce(port: number): Promise<number> {
+async function listenOnce(port: number): Promise<void> {
+  const server = await listening(port);
+  await new Promise((r) => server.close(r));
+}
+
+function listening(port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
     server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => {
-      const address = server.address();
-      const bound = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(bound));
-    });
+    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => resolve(server));
   });
 }
 
 /** n distinct free ports on 127.0.0.1 (held together while picking, so they differ). */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<import('node:net').Server>((resolve, reject) => {
-          const s = createServer();
-          s.unref();
-          s.once('error', reject);
-          s.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => {
-    const a = s.address();
-    return typeof a === 'object' && a ? a.port : 0;
-  });
+  const servers = await Promise.all(Array.from({ length: n }, () => listening(0)));
+  const ports = servers.map((s) => (s.address() as AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   return ports;
 }
