@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -254,9 +254,45 @@ describe('policy replaced at run time', () => {
     const status = (await (await fetch(`http://127.0.0.1:${dp.health.port}/status`)).json()) as {
       egress: { reloads: number; rules: string[] };
     };
-    assert.equal(status.egress.reloads, 1);
+    // (the file watcher may apply the same change a moment later: at least one reload, by SIGHUP)
+    assert.ok(status.egress.reloads >= 1);
     assert.deepEqual(status.egress.rules, []);
+    await eventually(
+      () =>
+        /"msg":"policy replaced","source":"config file [^"]+ \(SIGHUP\)"/.test(dp.stderr())
+          ? true
+          : undefined,
+      5000,
+      'the SIGHUP reload in the log',
+    );
   });
+});
+
+test('a config file updated the way the kubelet updates a projected volume is applied without a signal', async () => {
+  const port = await echo();
+  const dir = mkdtempSync(join(tmpdir(), 'lattice-proj-'));
+  cleanups.push(() => cleanupDir(dir));
+  // kubelet layout: config.json -> ..data/config.json, ..data -> ..<timestamp>/ swapped atomically
+  const version = (n: number, doc: unknown) => {
+    mkdirSync(join(dir, `..v${n}`));
+    writeFileSync(join(dir, `..v${n}`, 'config.json'), JSON.stringify(doc));
+    symlinkSync(`..v${n}`, join(dir, `..data_tmp`));
+    renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+  };
+  version(1, { egress: { rules: [{ cidr: '127.0.0.1/32', ports: [String(port)] }] } });
+  symlinkSync('..data/config.json', join(dir, 'config.json'));
+  const dp = await started(['--config', join(dir, 'config.json')]);
+  const c = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port });
+  assert.equal(c.code, 0);
+  version(2, { egress: { defaultAction: 'Deny', rules: [] } });
+  await closedBy(c.sock);
+  const rec = await eventually(() => readAudit(dp.auditPath).find((r) => r.event === 'close'));
+  assert.equal(rec.reason, 'policy-revoked');
+  const status = (await (await fetch(`http://127.0.0.1:${dp.health.port}/status`)).json()) as {
+    egress: { rules: string[]; lastReload: { source: string } };
+  };
+  assert.deepEqual(status.egress.rules, []);
+  assert.match(status.egress.lastReload.source, /changed/);
 });
 
 test('an idle relayed connection is closed after --idle-timeout and audited as idle-timeout', async () => {
@@ -288,7 +324,7 @@ test('a rule that expires closes the connections it allowed, as policy-revoked',
     const st = (await (await fetch(`http://127.0.0.1:${dp.health.port}/status`)).json()) as {
       egress: { reloads: number };
     };
-    return st.egress.reloads === 1 ? true : undefined;
+    return st.egress.reloads >= 1 ? true : undefined;
   });
   const c = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port });
   assert.equal(c.code, 0);

@@ -7,9 +7,10 @@
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { AuditWriter } from '../audit/writer.ts';
-import { parseConfigText, readConfigFile } from '../config/file.ts';
+import { parseConfigText, readConfigFileText } from '../config/file.ts';
 import { parseStartFlags, startUsage } from '../config/flags.ts';
 import { resolveSettings, type Settings, type SettingsPatch } from '../config/settings.ts';
+import { ConfigWatcher } from '../config/watch.ts';
 import { RoutingDialer } from '../dial/dialer.ts';
 import { DirectDialer } from '../dial/direct.ts';
 import { HostsFileResolver, type Resolver, SystemResolver } from '../dial/resolver.ts';
@@ -78,8 +79,8 @@ export async function sandboxStart(argv: readonly string[]): Promise<number> {
     process.stdout.write(startUsage());
     return 0;
   }
-  const filePatch: SettingsPatch = flags.configPath ? readConfigFile(flags.configPath) : {};
-  const settings = resolveSettings(filePatch, flags);
+  const file = flags.configPath ? readConfigFileText(flags.configPath) : null;
+  const settings = resolveSettings(file?.patch ?? {}, flags);
   const log = createLogger(settings.logLevel);
   let phase: Phase = 'starting';
 
@@ -280,6 +281,68 @@ export async function sandboxStart(argv: readonly string[]): Promise<number> {
     if (r !== undefined) running.push(r);
   }
 
+  // Signal handlers go in before "ready" is announced: stdout to a pipe is written synchronously,
+  // so a supervisor may signal the moment it reads the line, and a signal without a handler kills.
+  let stopWatching = () => {};
+  const { promise: exited, resolve: resolveExit } = Promise.withResolvers<number>();
+  const shutdown = async (signal: string) => {
+    if (phase === 'draining' || phase === 'stopped') {
+      log.warn('second signal: exiting now', { signal });
+      process.exit(2);
+    }
+    phase = 'draining';
+    log.info('draining', { signal, open: tracker.size, timeoutMs: settings.drainTimeoutMs });
+    void proxy.stopAccepting();
+    for (const f of forwarders) void f.stopAccepting();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      tracker.whenEmpty(),
+      new Promise((r) => (timer = setTimeout(r, settings.drainTimeoutMs))),
+    ]);
+    clearTimeout(timer);
+    for (const c of tracker.all()) c.close('shutdown');
+    await Promise.race([tracker.whenEmpty(), new Promise((r) => setTimeout(r, 1000))]);
+    for (const r of running.reverse())
+      await r.stop().catch((e) => log.warn('part stop failed', { error: String(e) }));
+    stopWatching();
+    writer.close();
+    await health.close();
+    phase = 'stopped';
+    log.info('stopped', { auditRecords: writer.status.records });
+    resolveExit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  // One reload path for SIGHUP, the file watcher and the admin endpoint: applyText validates the
+  // whole document before anything changes; a rejected one is logged and the policy in force stays.
+  const reloadText = (text: string, why: string) => {
+    try {
+      applyText(text, `config file ${settings.configPath} (${why})`);
+    } catch {
+      // logged and counted by applyText; the previous policy stays
+    }
+  };
+  // The operator projects the config through a downwardAPI volume that the kubelet updates by
+  // swapping a symlink: watched so a changed rule applies without a signal (config/watch.ts).
+  const watcher =
+    settings.configPath === null || file === null
+      ? null
+      : new ConfigWatcher({
+          path: settings.configPath,
+          initialText: file.text,
+          onChange: (text, forced) => reloadText(text, forced ? 'SIGHUP' : 'changed'),
+          onReadError: (error) =>
+            log.warn('config file cannot be read; the policy in force stays', {
+              path: settings.configPath,
+              error,
+            }),
+        }).start();
+  stopWatching = () => watcher?.stop();
+  process.on('SIGHUP', () => {
+    if (watcher === null) log.warn('SIGHUP without --config: nothing to reload');
+    else watcher.forceCheck();
+  });
+
   phase = 'running';
   process.stdout.write(
     `${JSON.stringify({
@@ -297,44 +360,5 @@ export async function sandboxStart(argv: readonly string[]): Promise<number> {
     rules: settings.egress.rules.length,
   });
 
-  return new Promise<number>((resolve) => {
-    const shutdown = async (signal: string) => {
-      if (phase === 'draining' || phase === 'stopped') {
-        log.warn('second signal: exiting now', { signal });
-        process.exit(2);
-      }
-      phase = 'draining';
-      log.info('draining', { signal, open: tracker.size, timeoutMs: settings.drainTimeoutMs });
-      void proxy.stopAccepting();
-      for (const f of forwarders) void f.stopAccepting();
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        tracker.whenEmpty(),
-        new Promise((r) => (timer = setTimeout(r, settings.drainTimeoutMs))),
-      ]);
-      clearTimeout(timer);
-      for (const c of tracker.all()) c.close('shutdown');
-      await Promise.race([tracker.whenEmpty(), new Promise((r) => setTimeout(r, 1000))]);
-      for (const r of running.reverse())
-        await r.stop().catch((e) => log.warn('part stop failed', { error: String(e) }));
-      writer.close();
-      await health.close();
-      phase = 'stopped';
-      log.info('stopped', { auditRecords: writer.status.records });
-      resolve(0);
-    };
-    process.on('SIGTERM', () => void shutdown('SIGTERM'));
-    process.on('SIGINT', () => void shutdown('SIGINT'));
-    process.on('SIGHUP', () => {
-      if (settings.configPath === null) {
-        log.warn('SIGHUP without --config: nothing to reload');
-        return;
-      }
-      try {
-        applyText(readFileSync(settings.configPath, 'utf8'), `config file ${settings.configPath}`);
-      } catch {
-        // logged and counted by applyText; the previous policy stays
-      }
-    });
-  });
+  return exited;
 }

@@ -86,3 +86,28 @@ audit: {maxBytes: 1000, maxFiles: 2, failClosed: false}
   assert.throws(() => parseConfigText('typo: 1', 'cfg'), /cfg: typo: unknown key/);
   assert.throws(() => parseConfigText('[1, 2', 'cfg'), /not valid YAML/);
 });
+
+test('flags of the other parts are accepted and handed over; --agent-arg keeps its order', () => {
+  const s = resolveSettings(
+    flags(
+      '--name',
+      'a',
+      '--mode=gvisor',
+      '--agent-rootfs',
+      '/r',
+      '--agent-binary=/bin/x',
+      '--agent-arg=-v',
+      '--agent-arg',
+      '--port=1',
+      '--wg-port',
+      '51820',
+    ),
+  );
+  assert.deepEqual(s.extra, {
+    mode: 'gvisor',
+    'agent-rootfs': '/r',
+    'agent-binary': '/bin/x',
+    'wg-port': '51820',
+  });
+  assert.deepEqual(s.agentArgs, ['-v', '--port=1']);
+});

@@ -164,11 +164,16 @@ export function parseConfigText(text: string, where: string): SettingsPatch {
 }
 
 export function readConfigFile(path: string): SettingsPatch {
+  return readConfigFileText(path).patch;
+}
+
+/** The file's text and what it says (the text is the baseline the file watcher compares to). */
+export function readConfigFileText(path: string): { text: string; patch: SettingsPatch } {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
     throw new ConfigError('--config', path, `cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
-  return parseConfigText(text, `config file ${path}`);
+  return { text, patch: parseConfigText(text, `config file ${path}`) };
 }

@@ -173,7 +173,15 @@ export const START_FLAGS: readonly FlagDef[] = [
     help: 'bearer token for POST /admin/config on the health port (or env LATTICE_ADMIN_TOKEN); none = admin off',
     apply: (p, v) => (p.adminTokenFile = v),
   },
+  {
+    name: 'agent-arg',
+    arg: 'ARG',
+    repeatable: true,
+    help: 'an argument for the agent binary, in order (gVisor mode)',
+    apply: (p, v) => (p.agentArgs = push(p.agentArgs, v)),
+  },
   // Flags of the WireGuard and gVisor parts, accepted here and handed to them.
+
   ...['mode', 'agent-rootfs', 'agent-binary', 'wg-port', 'wg-config'].map(
     (name): FlagDef => ({
       name,

@@ -65,6 +65,8 @@ export interface Settings {
   readonly configPath: string | null;
   /** accepted and kept for the WireGuard/gVisor parts; not used by the core */
   readonly extra: Readonly<Record<string, string>>;
+  /** --agent-arg values in order (gVisor mode: arguments for the agent binary) */
+  readonly agentArgs: readonly string[];
 }
 
 /** A partial settings object as given by one source; lists are appended, scalars override. */
@@ -183,6 +185,7 @@ export function resolveSettings(...patches: SettingsPatch[]): Settings {
   const spec: Rule[] = [];
   const forwards: ForwardSpec[] = [];
   const extra: Record<string, string> = {};
+  const agentArgs: string[] = [];
   for (const x of patches) {
     for (const [k, v] of Object.entries(x)) {
       if (v === undefined) continue;
@@ -191,6 +194,7 @@ export function resolveSettings(...patches: SettingsPatch[]): Settings {
       else if (k === 'specRules') spec.push(...(v as Rule[]));
       else if (k === 'forwards') forwards.push(...(v as ForwardSpec[]));
       else if (k === 'extra') Object.assign(extra, v);
+      else if (k === 'agentArgs') agentArgs.push(...(v as string[]));
       else (p as Record<string, unknown>)[k] = v;
     }
   }
@@ -229,5 +233,6 @@ export function resolveSettings(...patches: SettingsPatch[]): Settings {
     adminTokenFile: p.adminTokenFile ?? null,
     configPath: p.configPath ?? null,
     extra,
+    agentArgs,
   };
 }
