@@ -210,6 +210,12 @@ export class Netstack {
       conn = this.conns.get(connKey(p.dst, seg.dstPort, p.src, seg.srcPort)) ?? null;
       if (conn !== null) this.lastConn = conn;
     }
+    if (conn !== null && (seg.flags & (SYN | ACK | RST)) === SYN && conn.takesNewIncarnation(seg)) {
+      // A new connection on a 4-tuple still in TIME_WAIT (RFC 9293 §3.6.1, RFC 6191): end the old
+      // one and let the listener take the SYN below.
+      conn.release();
+      conn = null;
+    }
     if (conn !== null) {
       conn.onSegment(seg, this.opts.now());
       return;

@@ -358,6 +358,33 @@ describe('TCP connection: closing and resets', () => {
     assert.equal(net.a.connectionCount, 0);
   });
 
+  it('a new SYN on a 4-tuple in TIME_WAIT opens a new connection when it cannot be an old duplicate (RFC 6191)', () => {
+    const { net, seen, client, servers } = established();
+    const server = servers[0];
+    // The server closes first, so the server side sits in TIME_WAIT.
+    server.conn.shutdownWrite();
+    net.run(() => client.state === 'CLOSE_WAIT', 1000);
+    client.shutdownWrite();
+    net.run(() => server.conn.state === 'TIME_WAIT' && client.state === 'CLOSED', 1000);
+    const { sndNxt } = seqs(client);
+    const before = seen.length;
+    // The client's kernel reuses the port: a SYN with a newer timestamp and a higher sequence number.
+    inject(net, 'a', {
+      srcPort: client.localPort,
+      dstPort: 80,
+      seq: seqAdd(sndNxt, 100_000),
+      ack: 0,
+      flags: SYN,
+      window: 65535,
+      mss: 1380,
+      tsVal: (client as unknown as { tsNow(): number }).tsNow() + 1000,
+      tsEcr: 0,
+    });
+    assert.equal(server.conn.state, 'CLOSED', 'the old incarnation is gone');
+    const answer = seen.slice(before).find((s) => s.from === 'b')!;
+    assert.equal(answer.seg.flags, SYN | ACK, 'the listener answered the new SYN');
+  });
+
   it('abort() sends RST; the peer fails with reset', () => {
     const { net, seen, client, server } = established();
     client.abort();

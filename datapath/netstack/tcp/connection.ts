@@ -431,6 +431,22 @@ export class TcpConnection {
     return this.effMss;
   }
 
+  /**
+   * In TIME_WAIT, may a SYN start a new incarnation of this 4-tuple? Yes when it cannot be an old
+   * duplicate: its timestamp is newer than the last one seen, or (without timestamps) its sequence
+   * number is beyond the old connection's (RFC 9293 §3.6.1, RFC 6191).
+   */
+  takesNewIncarnation(syn: TcpSegment): boolean {
+    if (this.state !== 'TIME_WAIT') return false;
+    if (this.tsOn && syn.tsVal !== undefined) return seqGt(syn.tsVal, this.tsRecent);
+    return seqGt(syn.seq, this.rcvNxt);
+  }
+
+  /** Forgets a TIME_WAIT connection at once (a new incarnation replaces it). */
+  release(): void {
+    if (this.state === 'TIME_WAIT') this.finish(null, 'CLOSED');
+  }
+
   isSynchronized(): boolean {
     return this.state !== 'SYN_SENT' && this.state !== 'SYN_RECEIVED' && this.state !== 'CLOSED';
   }
