@@ -11,7 +11,7 @@
 //                                                             and the top self-time functions printed)
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -246,7 +246,17 @@ function summarizeProfile(dir: string): string {
   ].join('\n');
 }
 
+/** wireproxy is built into the tool cache by build-tools.sh (cached after the first build). */
+async function ensureWireproxy(): Promise<void> {
+  if (existsSync(WIREPROXY)) return;
+  const script = join(import.meta.dirname, '../../e2e/cluster/build-tools.sh');
+  console.error(`building wireproxy with ${script} (once; cached in ~/.cache/lattice)`);
+  await run('bash', [script, 'wireproxy'], { maxBuffer: 16 << 20, timeout: 15 * 60_000 });
+  if (!existsSync(WIREPROXY)) throw new Error(`wireproxy not found at ${WIREPROXY} after building it`);
+}
+
 async function main(): Promise<void> {
+  await ensureWireproxy();
   const dir = mkdtempSync(join(tmpdir(), 'lattice-overlay-bench-'));
   const cleanups: (() => unknown)[] = [() => rmSync(dir, { recursive: true, force: true })];
   try {
