@@ -50,6 +50,8 @@ export async function warmCompileCache(): Promise<void> {
 export async function startDatapath(
   args: string[],
   env: Record<string, string> = {},
+  /** a command the datapath runs under, e.g. ['ip', 'netns', 'exec', NS, 'setpriv', '--reuid=…'] */
+  wrap: readonly string[] = [],
 ): Promise<RunningDatapath> {
   const dir = mkdtempSync(join(tmpdir(), 'lattice-dp-'));
   const has = (f: string) => args.some((a) => a === f || a.startsWith(`${f}=`));
@@ -61,7 +63,9 @@ export async function startDatapath(
     ...(has('--audit-path') ? [] : ['--audit-path', auditPath]),
     ...args,
   ];
-  const proc = spawn(process.execPath, [...DATAPATH_NODE_FLAGS, MAIN, 'sandbox', 'start', ...full], {
+  const argv = [process.execPath, ...DATAPATH_NODE_FLAGS, MAIN, 'sandbox', 'start', ...full];
+  const [cmd, ...rest] = [...wrap, ...argv];
+  const proc = spawn(cmd, rest, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { NODE_COMPILE_CACHE: COMPILE_CACHE, ...process.env, ...env },
   });

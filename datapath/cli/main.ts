@@ -24,6 +24,11 @@ export const COMMANDS: Command[] = [
     run: async (argv) => (await import('./start.ts')).sandboxStart(argv),
   },
   {
+    path: ['sandbox', 'fence'],
+    summary: 'Fenced mode init: only the datapath uid may open connections (iptables)',
+    run: async (argv) => (await import('../fence/cli.ts')).sandboxFence(argv),
+  },
+  {
     path: ['audit', 'verify'],
     summary: 'check the hash chain of audit files',
     run: async (argv) => (await import('./audit-verify.ts')).auditVerify(argv),
