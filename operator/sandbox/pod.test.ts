@@ -55,6 +55,14 @@ test('Fenced adds an init container with NET_ADMIN, before the datapath; nothing
   const [fence, dp] = pod.spec!.initContainers!;
   assert.equal(fence.name, 'fence');
   assert.ok(fence.securityContext!.capabilities!.add!.includes('NET_ADMIN'));
+  // the flags of `lattice sandbox fence` (datapath/fence/cli.ts)
+  assert.deepEqual(fence.args, [
+    'sandbox',
+    'fence',
+    '--datapath-uid=65532',
+    '--proxy-port=1080',
+    '--health-port=15021',
+  ]);
   assert.deepEqual(dp.securityContext!.capabilities, { drop: ['ALL'] });
   assert.deepEqual(pod.spec!.containers[0].securityContext!.capabilities, { drop: ['ALL'] });
 });

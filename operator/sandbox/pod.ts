@@ -172,6 +172,7 @@ function fenceContainer(s: LatticeSandbox, settings: PodSettings): V1Container {
       'fence',
       `--datapath-uid=${DATAPATH_UID}`,
       `--proxy-port=${s.spec.proxy?.port ?? 1080}`,
+      `--health-port=${s.spec.datapath?.healthPort ?? 15021}`,
     ],
     resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '64Mi' } },
     securityContext: {

@@ -220,7 +220,13 @@ test('Fenced: an init container with NET_ADMIN runs before the datapath; nothing
   const fence = pod.spec!.initContainers![0];
   assert.deepEqual(fence.securityContext!.capabilities, { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW'] });
   assert.equal(fence.restartPolicy, undefined, 'a plain init container: runs to completion first');
-  assert.deepEqual(fence.args, ['sandbox', 'fence', '--datapath-uid=65532', '--proxy-port=1080']);
+  assert.deepEqual(fence.args, [
+    'sandbox',
+    'fence',
+    '--datapath-uid=65532',
+    '--proxy-port=1080',
+    '--health-port=15021',
+  ]);
   assert.deepEqual(pod.spec!.initContainers![1].securityContext!.capabilities, { drop: ['ALL'] });
   assert.deepEqual(pod.spec!.containers[0].securityContext!.capabilities, { drop: ['ALL'] });
 });
