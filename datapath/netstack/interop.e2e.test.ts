@@ -266,7 +266,7 @@ test('netstack interop: SOCKS5 → netstack → WireGuard → wireguard-go → k
     });
   }
 
-  await t.test('netstack counters are in /metrics', async () => {
+  await t.test('netstack and WireGuard counters are in /metrics', async () => {
     const text = await (await fetch(`http://${dp.health}/metrics`)).text();
     for (const m of [
       'lattice_netstack_tcp_segments_received_total',
@@ -276,6 +276,7 @@ test('netstack interop: SOCKS5 → netstack → WireGuard → wireguard-go → k
       assert.match(text, new RegExp(`^${m} [0-9]`, 'm'), m);
     }
     assert.match(text, /^lattice_netstack_tcp_segments_sent_total [1-9][0-9]*/m);
+    assert.match(text, /^lattice_wireguard_peer_connected\{[^}]*\} 1$/m, 'WireGuard per-peer metrics too');
   });
 
   await t.test(

@@ -14,6 +14,7 @@ import type { Netstack } from '../netstack/stack.ts';
 import { type IPAddress, inPrefix, normalise } from '../policy/address.ts';
 import { parseRule } from '../policy/rule.ts';
 import { WireGuardDevice } from '../wireguard/device.ts';
+import { registerWireGuardMetrics } from '../wireguard/metrics.ts';
 import { loadWgQuickConfig } from '../wireguard/wg-quick-file.ts';
 import { OverlayDialer } from './dialer.ts';
 import { exposeNetstack, OVERLAY_TCP } from './expose.ts';
@@ -49,10 +50,11 @@ export async function startOverlay(dp: Datapath): Promise<RunningPart | undefine
   const addresses = loaded.config.addresses.map((c) => Buffer.from(c.address));
   if (addresses.length === 0)
     throw new OverlayConfigError(`${file}: [Interface] Address is required for the netstack`);
-  const device = await WireGuardDevice.open({ ...loaded.device, listenPort });
+  const mtu = loaded.config.mtu ?? 1420;
+  const device = await WireGuardDevice.open({ ...loaded.device, listenPort, mtu });
   const runtime = new NetstackRuntime({
     addresses,
-    mtu: loaded.config.mtu ?? 1420,
+    mtu,
     send: (p) => {
       device.send(p);
     },
@@ -94,7 +96,9 @@ export async function startOverlay(dp: Datapath): Promise<RunningPart | undefine
     forwards: forwarders.map((f) => ({ port: f.spec.port, listen: f.bound, ...f.counters })),
   }));
   let stack: Netstack | null = runtime.stack;
+  let wg: WireGuardDevice | null = device;
   exposeNetstack(dp, () => stack);
+  registerWireGuardMetrics(dp.metrics.registry, () => wg);
   dp.status.readiness('overlay', () => ({ ready: true, detail: `wireguard on udp ${device.port}` }));
   dp.log.info('overlay up', {
     wgPort: device.port,
@@ -108,6 +112,7 @@ export async function startOverlay(dp: Datapath): Promise<RunningPart | undefine
       dp.dialer.setRoutes([]);
       runtime.close();
       stack = null;
+      wg = null;
       await device.close();
     },
   };
