@@ -61,6 +61,12 @@ export class NetstackRuntime {
       conn.onEstablished = () => {
         clearTimeout(timer);
         stream.removeListener('error', onError);
+        // Until the caller's code after `await` has run and attached its own handlers, an error (a
+        // reset right behind the SYN-ACK) must not be an uncaught 'error' event; the stream is then
+        // already destroyed, which the caller sees.
+        const guard = () => {};
+        stream.on('error', guard);
+        setImmediate(() => stream.off('error', guard));
         resolve(stream);
       };
       this.scheduleFlush();
