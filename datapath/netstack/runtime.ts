@@ -14,6 +14,8 @@ export interface RuntimeOptions {
   tcp?: NetstackOptions['tcp'];
   /** Timer granularity: how often due timers are checked while connections exist. */
   tickMs?: number;
+  /** see NetstackOptions.interceptAll (gVisor mode) */
+  interceptAll?: boolean;
 }
 
 export class NetstackRuntime {
@@ -33,6 +35,7 @@ export class NetstackRuntime {
       mtu: opts.mtu,
       tcp: opts.tcp,
       onDirty: () => this.scheduleFlush(),
+      interceptAll: opts.interceptAll,
     });
   }
 
@@ -77,6 +80,11 @@ export class NetstackRuntime {
   /** Accepts connections to port (on `address`, or any of ours) as streams. */
   listen(port: number, onStream: (s: TcpStream) => void, address?: Uint8Array): { close(): void } {
     return this.stack.listen(port, (conn) => onStream(new TcpStream(conn)), address);
+  }
+
+  /** Intercept mode: accepts TCP to any destination as streams (`s.conn.localAddress/Port` = where to). */
+  listenAll(onStream: (s: TcpStream) => void): { close(): void } {
+    return this.stack.listenAll((conn) => onStream(new TcpStream(conn)));
   }
 
   close(): void {

@@ -47,6 +47,13 @@ export interface NetstackOptions {
   onDirty?: () => void;
   /** Half-open connections per listener beyond which new SYNs are dropped. */
   backlog?: number;
+  /**
+   * Intercept mode (gVisor mode, datapath/gvisor/): the stack is the whole network of the agent
+   * behind a TUN device, so it takes TCP for every destination; `listenAll` accepts it with the
+   * original destination as the connection's local address. ICMP echo is still only answered for
+   * our own addresses (the agent must not see every host as up).
+   */
+  interceptAll?: boolean;
   /** Tests only: pick initial sequence numbers (default: RFC 6528). */
   isn?: (now: number) => number;
 }
@@ -97,6 +104,7 @@ export class Netstack {
   private readonly conns = new Map<string, TcpConnection>();
   private readonly listeners = new Map<number, ListenerEntry[]>();
   private readonly udpPorts = new Map<number, UdpHandler>();
+  private anyListener: ListenerEntry | null = null;
   private readonly dirty = new Set<TcpConnection>();
   private lastConn: TcpConnection | null = null;
   private readonly isnKey: Buffer;
@@ -160,7 +168,7 @@ export class Netstack {
       return;
     }
     const p = r.packet;
-    if (!this.isLocal(p.dst)) {
+    if (!this.opts.interceptAll && !this.isLocal(p.dst)) {
       this.drop('not-for-us');
       return;
     }
@@ -173,7 +181,7 @@ export class Netstack {
         return;
       case PROTO_ICMP:
       case PROTO_ICMPV6: {
-        const reply = echoReplyFor(p);
+        const reply = this.isLocal(p.dst) ? echoReplyFor(p) : null;
         if (reply === null) {
           this.drop('icmp-ignored');
           return;
@@ -338,13 +346,27 @@ export class Netstack {
     };
   }
 
+  /** Intercept mode: accepts TCP to every address and port no other listener has. */
+  listenAll(onAccept: (conn: TcpConnection) => void): TcpListener {
+    if (!this.opts.interceptAll) throw new NetstackError('listenAll needs interceptAll');
+    if (this.anyListener !== null) throw new NetstackError('listenAll is already in use');
+    const entry: ListenerEntry = { port: 0, address: null, onAccept, halfOpen: 0 };
+    this.anyListener = entry;
+    return {
+      port: 0,
+      close: () => {
+        if (this.anyListener === entry) this.anyListener = null;
+      },
+    };
+  }
+
   private findListener(address: Uint8Array, port: number): ListenerEntry | undefined {
     const list = this.listeners.get(port);
-    if (list === undefined) return undefined;
-    return (
-      list.find((e) => e.address !== null && addressEquals(e.address, address)) ??
-      list.find((e) => e.address === null)
-    );
+    // (without interceptAll every address reaching this point is ours)
+    const own =
+      list?.find((e) => e.address !== null && addressEquals(e.address, address)) ??
+      (this.isLocal(address) ? list?.find((e) => e.address === null) : undefined);
+    return own ?? this.anyListener ?? undefined;
   }
 
   private newConnection(local: Buffer, localPort: number, remote: Buffer, remotePort: number, now: number) {
