@@ -110,6 +110,15 @@ test('netmap state: add, update, remove, and stale maps ignored', () => {
   assert.equal(s.revoked, 'sandbox deleted');
 });
 
+test('a revocation for an earlier sandbox of the same name (other UID) is ignored', () => {
+  const s = new NetmapState('uid-new');
+  s.apply(map(1, [peer(2)]));
+  assert.equal(s.apply({ type: 'revoked', version: 2, reason: 'sandbox deleted', uid: 'uid-old' }), null);
+  assert.equal(s.revoked, null);
+  assert.ok(s.apply({ type: 'revoked', version: 3, reason: 'sandbox deleted', uid: 'uid-new' }));
+  assert.equal(s.revoked, 'sandbox deleted');
+});
+
 test('bus messages are validated before anything is applied', () => {
   assert.equal(parseBusMessage(map(1, [peer(2)])).type, 'netmap');
   const bad: unknown[] = [

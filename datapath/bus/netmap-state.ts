@@ -24,7 +24,7 @@ export interface NetmapChange {
   remove: NetmapPeer[];
 }
 
-export type BusMessage = Netmap | { type: 'revoked'; version: number; reason: string };
+export type BusMessage = Netmap | { type: 'revoked'; version: number; reason: string; uid?: string };
 
 export class NetmapError extends Error {
   override name = 'NetmapError';
@@ -40,7 +40,12 @@ export function parseBusMessage(value: unknown): BusMessage {
   if (typeof v !== 'object' || v === null) throw new NetmapError('netmap message is not an object');
   if (!Number.isSafeInteger(v.version)) throw new NetmapError('netmap message has no integer version');
   if (v.type === 'revoked')
-    return { type: 'revoked', version: v.version as number, reason: String(v.reason ?? '') };
+    return {
+      type: 'revoked',
+      version: v.version as number,
+      reason: String(v.reason ?? ''),
+      uid: typeof v.uid === 'string' ? v.uid : undefined,
+    };
   if (v.type !== 'netmap') throw new NetmapError(`unknown netmap message type ${JSON.stringify(v.type)}`);
   if (!Array.isArray(v.peers) || v.peers.length > 10_000)
     throw new NetmapError('netmap peers must be a list');
@@ -61,10 +66,18 @@ export class NetmapState {
   peers = new Map<string, NetmapPeer>();
   revoked: string | null = null;
   appliedAt = 0;
+  /** our sandbox UID: a revocation for another UID (an earlier sandbox of the same name) is not ours */
+  readonly uid: string | undefined;
+
+  constructor(uid?: string) {
+    this.uid = uid;
+  }
 
   /** The changes to apply, or null when the map is stale or nothing changed. */
   apply(m: BusMessage, now = Date.now()): NetmapChange | null {
     if (m.version <= this.version) return null;
+    if (m.type === 'revoked' && m.uid !== undefined && this.uid !== undefined && m.uid !== this.uid)
+      return null;
     this.version = m.version;
     this.appliedAt = now;
     if (m.type === 'revoked') {

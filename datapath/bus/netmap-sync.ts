@@ -18,7 +18,7 @@ export interface NetmapSyncOptions {
 }
 
 export class NetmapSync {
-  readonly state = new NetmapState();
+  readonly state: NetmapState;
   readonly o: NetmapSyncOptions;
   lastHeartbeat: string | null = null;
   lastPoll: { time: string; ok: boolean; error?: string } | null = null;
@@ -30,6 +30,7 @@ export class NetmapSync {
 
   constructor(o: NetmapSyncOptions) {
     this.o = o;
+    this.state = new NetmapState(o.credentials.uid);
   }
 
   start(): void {

@@ -267,7 +267,7 @@ export class ControlPlane implements IdentityRevoker {
     const keys = claims.map((c) => c.busPublicKey).filter((k) => k);
     // Tell the sandbox first (its connection is cut by the credential revocation right after),
     // then release the address so the peers' next netmap drops it.
-    await this.publisher.publishRevocation(sandbox.namespace, sandbox.name, 'sandbox deleted');
+    await this.publisher.publishRevocation(sandbox.namespace, sandbox.name, sandbox.uid, 'sandbox deleted');
     await this.revocations.revoke(keys, new Date());
     for (const c of claims) await this.store.deleteClaim(c.ip);
     this.publisher.kick();

@@ -129,10 +129,10 @@ export class NetmapPublisher {
   }
 
   /** Tells a sandbox at once that its identity is gone (it stops using the overlay). */
-  async publishRevocation(namespace: string, name: string, reason: string): Promise<void> {
+  async publishRevocation(namespace: string, name: string, uid: string, reason: string): Promise<void> {
     const nc = this.nc;
     if (!nc || nc.isClosed()) return;
-    const msg: Revocation = { type: 'revoked', version: Date.now(), reason };
+    const msg: Revocation = { type: 'revoked', version: Date.now(), reason, uid };
     publishJson(nc, netmapSubject({ namespace, name }), msg);
     this.last.delete(`${namespace}/${name}`);
     await nc.flush().catch(() => {});

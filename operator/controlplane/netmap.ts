@@ -41,6 +41,8 @@ export interface Revocation {
   type: 'revoked';
   version: number;
   reason: string;
+  /** the identity revoked: a sandbox recreated under the same name (new UID) ignores it */
+  uid: string;
 }
 
 export function buildNetmap(
