@@ -16,7 +16,8 @@ const HASH_SUFFIX_LENGTH = ',"hash":"'.length + 64 + '"}'.length;
 
 export type AuditEvent = 'decision' | 'close';
 export type AuditDirection = 'egress' | 'ingress';
-export type AuditProtocol = 'socks5' | 'http-connect' | 'http' | 'forward';
+/** `transparent`: gVisor mode, the agent's own connection intercepted by the netstack (no proxy protocol). */
+export type AuditProtocol = 'socks5' | 'http-connect' | 'http' | 'forward' | 'transparent';
 export type AuditDecision = 'allow' | 'deny' | 'error';
 
 /** What the datapath supplies for one record; the writer adds v, time, seq, sandbox, prev, hash. */

@@ -42,6 +42,7 @@ const PART_MODULES: { readonly when: (s: Settings) => boolean; readonly load: ()
     when: (s) => s.extra['wg-config'] !== undefined || s.extra['wg-port'] !== undefined,
     load: () => import('../overlay/part.ts'),
   },
+  { when: (s) => s.extra.mode !== undefined, load: () => import('../gvisor/part.ts') },
 ];
 
 type Phase = 'starting' | 'running' | 'draining' | 'stopped';

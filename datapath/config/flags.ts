@@ -182,11 +182,28 @@ export const START_FLAGS: readonly FlagDef[] = [
   },
   // Flags of the WireGuard and gVisor parts, accepted here and handed to them.
 
-  ...['mode', 'agent-rootfs', 'agent-binary', 'wg-port', 'wg-config'].map(
-    (name): FlagDef => ({
+  ...(
+    [
+      [
+        'mode',
+        'gvisor',
+        'gvisor: run --agent-binary in gVisor behind the datapath (docs/gvisor.md); absent: sidecar',
+      ],
+      ['agent-rootfs', 'DIR', 'gVisor mode: the agent root filesystem (mounted read-only)'],
+      ['agent-binary', 'PATH', 'gVisor mode: the agent program, an absolute path inside --agent-rootfs'],
+      [
+        'agent-runtime',
+        'runsc|process',
+        'gVisor mode: runsc (default) or a plain process (no gVisor; same network path)',
+      ],
+      ['wg-port', 'VALUE', 'passed to the WireGuard part'],
+      ['wg-config', 'VALUE', 'passed to the WireGuard part'],
+    ] as const
+  ).map(
+    ([name, arg, help]): FlagDef => ({
       name,
-      arg: 'VALUE',
-      help: `passed to the ${name.startsWith('wg') ? 'WireGuard' : 'gVisor'} part`,
+      arg,
+      help,
       apply: (p, v) => (p.extra = { ...(p.extra ?? {}), [name]: v }),
     }),
   ),

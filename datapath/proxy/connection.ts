@@ -4,6 +4,7 @@
 // before anything is dialed (fail closed), the checked address is dialed, then the relay moves bytes.
 
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { AuditFields, AuditProtocol } from '../audit/record.ts';
 import { DialError, type DialErrorKind, type DialedStream } from '../dial/dialer.ts';
 import { ResolveError } from '../dial/resolver.ts';
@@ -34,6 +35,9 @@ import { REP, Socks5Handshake, socks5Reply } from './socks5.ts';
 
 type State = 'handshake' | 'deciding' | 'dialing' | 'relaying' | 'closed';
 
+/** The client side: a proxy socket, or (gVisor mode) a netstack TCP stream with idle timeouts. */
+export type ClientStream = Duplex & { setTimeout(ms: number): unknown };
+
 interface Request {
   readonly proto: AuditProtocol;
   readonly host: string;
@@ -60,7 +64,7 @@ const HTTP_FOR_DIAL: Record<DialErrorKind, number> = {
 
 export class ProxyConnection {
   private state: State = 'handshake';
-  private readonly sock: Socket;
+  private readonly sock: ClientStream;
   private readonly deps: ProxyDeps;
   private readonly id: string;
   private readonly src: string;
@@ -70,11 +74,31 @@ export class ProxyConnection {
   private readonly abort = new AbortController();
   private relay: Relay | null = null;
 
-  constructor(sock: Socket, deps: ProxyDeps) {
+  constructor(sock: Socket | ClientStream, deps: ProxyDeps, src?: string) {
     this.sock = sock;
     this.deps = deps;
     this.id = deps.tracker.nextId();
-    this.src = `${sock.remoteAddress ?? '?'}:${sock.remotePort ?? 0}`;
+    const s = sock as Partial<Socket>;
+    this.src = src ?? `${s.remoteAddress ?? '?'}:${s.remotePort ?? 0}`;
+  }
+
+  /**
+   * gVisor mode: the agent connected to host:port itself (the netstack intercepted it), so there is
+   * no handshake; the same decision, audit, dial and relay follow. A refusal is a TCP reset.
+   */
+  startIntercepted(host: string, port: number): void {
+    const s = this.sock;
+    s.pause();
+    s.on('timeout', this.onTimeout);
+    s.on('error', this.onEarlyError);
+    s.on('close', this.onEarlyClose);
+    this.state = 'deciding';
+    void this.decide({ proto: 'transparent', host, port, session: null, first: null });
+  }
+
+  /** The reply code an audit record carries for this request's protocol. */
+  private replyFor(req: Request, socksCode: number, httpStatus: number): number | null {
+    return req.proto === 'socks5' ? socksCode : req.proto === 'transparent' ? null : httpStatus;
   }
 
   start(): void {
@@ -252,6 +276,10 @@ export class ProxyConnection {
 
   private refuse(req: Request, socksCode: number, httpStatus: number, why: string): void {
     if (this.isClosed()) return;
+    if (req.proto === 'transparent') {
+      this.destroy(); // the agent sees its connection reset
+      return;
+    }
     this.finishWith(req.proto === 'socks5' ? socks5Reply(socksCode) : httpErrorResponse(httpStatus, why));
   }
 
@@ -274,7 +302,7 @@ export class ProxyConnection {
       rec.decision = decision === null ? 'error' : 'deny';
       rec.rule = decision?.rule ?? null;
       rec.reason = reason;
-      rec.reply = req.proto === 'socks5' ? socksCode : httpStatus;
+      rec.reply = this.replyFor(req, socksCode, httpStatus);
       this.audit(rec);
       d.metrics.decided(rec.decision, rec.rule ?? reason, req.proto);
       d.stats.deny(`${rec.host}:${req.port}`, rec.rule ?? reason, Date.now());
@@ -407,7 +435,7 @@ export class ProxyConnection {
       const httpStatus =
         revoked === 'policy-revoked' ? 403 : revoked !== null ? 503 : HTTP_FOR_DIAL[lastError.kind];
       close.reason = revoked ?? lastError.kind;
-      close.reply = req.proto === 'socks5' ? socksCode : httpStatus;
+      close.reply = this.replyFor(req, socksCode, httpStatus);
       close.bytesUp = 0;
       close.bytesDown = 0;
       close.durationMs = Date.now() - this.started;

@@ -1,0 +1,153 @@
+// gVisor mode for real, as root: a Pod-like network namespace this test creates (veth to a web
+// server in the root namespace), the datapath started in it with --mode=gvisor; the datapath makes
+// the agent's namespace and TUN link and runs busybox in runsc as a non-root user on a read-only
+// rootfs. The agent connects to the server by address, with no proxy settings: the allowed port
+// answers and is audited `allow` with proto `transparent`; the other port fails and is audited
+// `deny`. The agent's exit reaches /status; stopping the datapath removes the agent's namespace.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { cleanupDir, eventually, readAudit, run, startDatapath } from '../cli/harness.ts';
+import { busyboxRootfs } from './testing/rootfs.ts';
+
+const tag = randomBytes(3).toString('hex');
+const POD = `lgvpod-${tag}`;
+const octet = randomBytes(1)[0];
+const HOST_IP = `10.232.${octet}.1`;
+const POD_IP = `10.232.${octet}.2`;
+
+const cleanups: (() => unknown)[] = [];
+const must = async (...argv: string[]) => {
+  const r = await run(argv[0], argv.slice(1));
+  assert.equal(r.code, 0, `${argv.join(' ')}: ${r.stderr}`);
+};
+
+for (const runtime of ['runsc', 'process'] as const) {
+  describe(`gVisor mode (agent runtime ${runtime})`, () => {
+    let allowedPort = 0;
+    let deniedPort = 0;
+    before(async () => {
+      if (runtime === 'runsc') {
+        await must('ip', 'netns', 'add', POD);
+        cleanups.push(() => run('ip', ['netns', 'del', POD]));
+        await must('ip', 'link', 'add', `lgh${tag}`, 'type', 'veth', 'peer', 'name', `lgp${tag}`);
+        cleanups.push(() => run('ip', ['link', 'del', `lgh${tag}`]));
+        await must('ip', 'link', 'set', `lgp${tag}`, 'netns', POD);
+        await must('ip', 'addr', 'add', `${HOST_IP}/30`, 'dev', `lgh${tag}`);
+        await must('ip', 'link', 'set', `lgh${tag}`, 'up');
+        await must('ip', 'netns', 'exec', POD, 'ip', 'addr', 'add', `${POD_IP}/30`, 'dev', `lgp${tag}`);
+        await must('ip', 'netns', 'exec', POD, 'ip', 'link', 'set', `lgp${tag}`, 'up');
+        await must('ip', 'netns', 'exec', POD, 'ip', 'link', 'set', 'lo', 'up');
+      }
+      const serve = async (body: string) => {
+        const s = createServer((_q, r) => r.end(body));
+        await new Promise<void>((r) => s.listen(0, HOST_IP, r));
+        cleanups.push(() => s.close());
+        return (s.address() as { port: number }).port;
+      };
+      allowedPort = await serve('hello agent');
+      deniedPort = await serve('must not be seen');
+    });
+
+    test('the agent reaches an allowed server transparently, a denied one fails; both audited', async () => {
+      const rootfs = busyboxRootfs();
+      cleanups.push(() => cleanupDir(rootfs));
+      const script = [
+        'id -u',
+        // an HTTP/1.0 request by hand: the response ends with the body, then the server closes
+        `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc ${HOST_IP} ${allowedPort}; echo " allowed-rc=$?"`,
+        // denied: the datapath resets the connection; the agent receives nothing
+        `echo "denied-bytes=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc ${HOST_IP} ${deniedPort} | wc -c)"`,
+        'echo x > /probe 2>/dev/null; echo "rootfs-write-rc=$?"',
+        'ls /etc/lattice >/dev/null 2>&1; echo "creds-rc=$?"',
+        'exit 7',
+      ].join('; ');
+      const dp = await startDatapath(
+        [
+          '--mode=gvisor',
+          `--agent-rootfs=${rootfs}`,
+          '--agent-binary=/bin/sh',
+          '--agent-arg=-c',
+          `--agent-arg=${script}`,
+          `--agent-runtime=${runtime}`,
+          '--egress-allow',
+          `${HOST_IP}:${allowedPort}`,
+        ],
+        {},
+        ['ip', 'netns', 'exec', POD],
+      );
+      let stopped = false;
+      cleanups.push(() => (stopped ? undefined : dp.stop()));
+      const out = () =>
+        dp
+          .stderr()
+          .split('\n')
+          .filter((l) => l.includes('"agent output"'))
+          .map((l) => JSON.parse(l).line as string)
+          .join('\n');
+      const status = async () => {
+        const r = await run('ip', [
+          'netns',
+          'exec',
+          POD,
+          'curl',
+          '-sS',
+          `http://127.0.0.1:${dp.health.port}/status`,
+        ]);
+        return JSON.parse(r.stdout) as {
+          gvisor: {
+            netns: string;
+            agent: { state: string; exitCode?: number };
+            interceptedConnections: number;
+          };
+        };
+      };
+      const st = await eventually(
+        async () => {
+          const s = await status();
+          return s.gvisor.agent.state === 'exited' ? s : undefined;
+        },
+        60_000,
+        'the agent to exit',
+      ).catch((e) => {
+        throw new Error(`${e.message}\n${dp.stderr()}`);
+      });
+      const o = out();
+      assert.match(o, /^65533$/m, `the agent runs as uid 65533\n${o}`);
+      assert.match(o, /hello agent allowed-rc=0/, o);
+      assert.match(o, /denied-bytes=\s*0$/m, o);
+      assert.doesNotMatch(o, /must not be seen/);
+      assert.match(o, /rootfs-write-rc=[1-9]/, 'the rootfs is read-only');
+      assert.match(o, /creds-rc=[1-9]/, 'no credentials directory');
+      assert.equal(st.gvisor.agent.exitCode, 7);
+      assert.ok(st.gvisor.interceptedConnections >= 2);
+
+      const recs = readAudit(dp.auditPath).filter((r) => r.proto === 'transparent');
+      const allow = recs.find((r) => r.event === 'decision' && r.port === allowedPort);
+      assert.equal(allow?.decision, 'allow');
+      assert.equal(allow?.host, HOST_IP);
+      assert.match(String(allow?.src), /^169\.254\.77\.2:/);
+      const closed = recs.find((r) => r.event === 'close' && r.port === allowedPort);
+      assert.ok(Number(closed?.bytesDown) > 0, 'the response was relayed');
+      const deny = recs.find((r) => r.event === 'decision' && r.port === deniedPort);
+      assert.equal(deny?.decision, 'deny');
+      assert.equal(deny?.reason, 'default');
+
+      const netns = st.gvisor.netns;
+      assert.match((await run('ip', ['netns', 'list'])).stdout, new RegExp(netns));
+      assert.equal(await dp.stop(), 0);
+      stopped = true;
+      assert.doesNotMatch(
+        (await run('ip', ['netns', 'list'])).stdout,
+        new RegExp(netns),
+        'namespace removed',
+      );
+    });
+  });
+}
+
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});

@@ -1,0 +1,25 @@
+// Tests only: a minimal agent rootfs made of Debian's busybox and the shared libraries ldd lists,
+// with applet links (sh, wget, nc, printf, wc, echo, id, sleep, cat, ls), readable by the agent uid.
+
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+export function busyboxRootfs(): string {
+  const root = mkdtempSync(join(tmpdir(), 'lattice-rootfs-'));
+  chmodSync(root, 0o755);
+  const copy = (from: string) => {
+    const to = join(root, from);
+    mkdirSync(dirname(to), { recursive: true, mode: 0o755 });
+    copyFileSync(from, to);
+    chmodSync(to, 0o755);
+  };
+  copy('/bin/busybox');
+  const ldd = execFileSync('ldd', ['/bin/busybox'], { encoding: 'utf8' });
+  for (const m of ldd.matchAll(/(\/[^\s]+\.so[^\s]*)/g)) copy(m[1]);
+  for (const a of ['sh', 'wget', 'nc', 'printf', 'wc', 'echo', 'id', 'sleep', 'cat', 'ls'])
+    symlinkSync('busybox', join(root, 'bin', a));
+  mkdirSync(join(root, 'etc'), { mode: 0o755 });
+  return root;
+}
