@@ -56,7 +56,10 @@ before(async () => {
     natsURL: nats.url,
     trustSeeds: seeds,
     netmapIntervalMs: 300,
-    log: () => {},
+    // Errors reach the test output, so a failure here says what the control plane saw.
+    log: (level, msg, fields) => {
+      if (level === 'error') console.log(`# control plane: ${msg} ${JSON.stringify(fields ?? {})}`);
+    },
   });
   await cp.start();
   web = createServer((req, res) => res.end(`hello from ${req.headers.host}`));
@@ -297,9 +300,22 @@ test('NATS stopped for 30 s while traffic flows: proxying goes on, and afterward
   do {
     const q = new URLSearchParams({ agentName: 'alpha', namespace: ns, limit: '25' });
     if (cursor) q.set('cursor', cursor);
-    const r = await fetch(`${cp.url}/api/v1/audit/flow?${q}`);
-    const body = await r.text();
-    assert.equal(r.status, 200, body);
+    // Right after the bus returns, the control plane's own connection may still be reconnecting:
+    // the API says 503 bus_unavailable (retryable), never a 500.
+    const body = await eventually(
+      async () => {
+        const r = await fetch(`${cp.url}/api/v1/audit/flow?${q}`);
+        const text = await r.text();
+        if (r.status === 503) {
+          assert.match(text, /bus_unavailable/);
+          return undefined;
+        }
+        assert.equal(r.status, 200, text);
+        return text;
+      },
+      30_000,
+      'the audit query to answer',
+    );
     const page = JSON.parse(body) as { records: { seq: number; hash: string }[]; nextCursor: string | null };
     assert.ok(page.records.length <= 25);
     for (const rec of page.records) seen.set(rec.hash, (seen.get(rec.hash) ?? 0) + 1);

@@ -11,7 +11,9 @@ const files = ['datapath', 'operator', 'e2e']
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
   .sort();
 
-console.log(`lattice bench: node ${process.version}, ${files.length} benchmark files, ${new Date().toISOString()}`);
+console.log(
+  `lattice bench: node ${process.version}, ${files.length} benchmark files, ${new Date().toISOString()}`,
+);
 let failed = 0;
 for (const file of files) {
   console.log(`\n## ${file}\n`);

@@ -86,6 +86,31 @@ export interface AuditPage {
 /** At most this many stream messages are read for one page, so a sparse range cannot make one request unbounded. */
 export const SCAN_CAP = 5000;
 
+/**
+ * Errors that mean "the bus (or its JetStream) is not reachable right now", as opposed to a bug:
+ * the connection is closed, draining or reconnecting, a request timed out or found no responder,
+ * or JetStream is still recovering its streams after a server restart. The API answers these with
+ * 503 so that clients retry, instead of a 500 that reads like a bug.
+ */
+const BUS_UNAVAILABLE = new Set([
+  'ClosedConnectionError',
+  'DrainingConnectionError',
+  'ConnectionError',
+  'RequestError',
+  'TimeoutError',
+  'NoResponders',
+  'JetStreamNotEnabled',
+  'JetStreamStatusError',
+  'StreamNotFoundError',
+]);
+
+export function isBusUnavailable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (BUS_UNAVAILABLE.has(e.name)) return true;
+  }
+  return false;
+}
+
 export async function queryAudit(nc: NatsConnection, q: AuditQuery): Promise<AuditPage> {
   const js = jetstream(nc);
   const filter = auditFilter(q.agentName, q.namespace);

@@ -8,7 +8,14 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { Registry } from 'prom-client';
 import type { IdentityRevoker, SandboxIdentity } from '../sandbox/identity.ts';
 import { parseAuditQuery } from './audit-query.ts';
-import { type BusConnections, connectBus, ensureAuditStream, Presence, queryAudit } from './bus.ts';
+import {
+  type BusConnections,
+  connectBus,
+  ensureAuditStream,
+  isBusUnavailable,
+  Presence,
+  queryAudit,
+} from './bus.ts';
 import { parseEnrollRequest } from './enroll-request.ts';
 import { enroll } from './enrollment.ts';
 import { notFound, unauthorized, unavailable } from './errors.ts';
@@ -224,7 +231,17 @@ export class ControlPlane implements IdentityRevoker {
         path: '/api/v1/audit/flow',
         handle: async ({ url }) => {
           const q = parseAuditQuery(url.searchParams, Date.now());
-          const page = await queryAudit(this.nc(), q);
+          let page: Awaited<ReturnType<typeof queryAudit>>;
+          try {
+            page = await queryAudit(this.nc(), q);
+          } catch (err) {
+            if (!isBusUnavailable(err)) throw err;
+            this.log('warn', 'audit query: bus unavailable', { error: String(err) });
+            throw unavailable(
+              'bus_unavailable',
+              'the audit stream is not reachable right now; retry shortly',
+            );
+          }
           return {
             agentName: q.agentName,
             count: page.records.length,
