@@ -7,6 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { cleanupDir, eventually, readAudit, run, startDatapath } from '../cli/harness.ts';
@@ -19,6 +20,23 @@ const HOST_IP = `10.232.${octet}.1`;
 const POD_IP = `10.232.${octet}.2`;
 
 const cleanups: (() => unknown)[] = [];
+
+/** pid and all its descendants (from /proc/<pid>/stat's ppid field). */
+function descendants(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out = [root];
+  for (let i = 0; i < out.length; i++) for (const [c, p] of parent) if (p === out[i]) out.push(c);
+  return out;
+}
 const must = async (...argv: string[]) => {
   const r = await run(argv[0], argv.slice(1));
   assert.equal(r.code, 0, `${argv.join(' ')}: ${r.stderr}`);
@@ -144,6 +162,66 @@ for (const runtime of ['runsc', 'process'] as const) {
         new RegExp(netns),
         'namespace removed',
       );
+    });
+
+    test('stopping the datapath stops the agent and removes its namespace', async () => {
+      const rootfs = busyboxRootfs();
+      cleanups.push(() => cleanupDir(rootfs));
+      const dp = await startDatapath(
+        [
+          '--mode=gvisor',
+          `--agent-rootfs=${rootfs}`,
+          '--agent-binary=/bin/sleep',
+          '--agent-arg=1000',
+          `--agent-runtime=${runtime}`,
+        ],
+        {},
+        ['ip', 'netns', 'exec', POD],
+      );
+      let stopped = false;
+      cleanups.push(() => (stopped ? undefined : dp.stop()));
+      const netns = /"netns":"(lattice-agent-[0-9a-f]+)"/.exec(dp.stderr())?.[1];
+      assert.ok(netns, dp.stderr());
+      // the agent's processes: the one the datapath started (/status) and everything under it
+      // (runsc's sandbox and gofer)
+      const pids = await eventually(
+        async () => {
+          const r = await run('ip', [
+            'netns',
+            'exec',
+            POD,
+            'curl',
+            '-sS',
+            `http://127.0.0.1:${dp.health.port}/status`,
+          ]);
+          const pid = (JSON.parse(r.stdout) as { gvisor: { agent: { pid?: number } } }).gvisor.agent.pid;
+          if (pid === undefined) return undefined;
+          const list = descendants(pid);
+          return runtime === 'runsc' && list.length < 2 ? undefined : list;
+        },
+        30_000,
+        'agent processes',
+      );
+      assert.equal(await dp.stop(), 0);
+      stopped = true;
+      // (runsc's sandbox may take a moment to be reaped after `runsc delete`)
+      const alive = () =>
+        pids.filter(
+          (pid) => existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`, 'utf8') !== '',
+        );
+      await eventually(
+        () => (alive().length === 0 ? true : undefined),
+        10_000,
+        'agent processes to end',
+      ).catch(() => {
+        throw new Error(
+          `still alive: ${alive()
+            .map((p) => `${p} ${readFileSync(`/proc/${p}/cmdline`, 'utf8').replaceAll('\0', ' ')}`)
+            .join('; ')}`,
+        );
+      });
+      assert.doesNotMatch((await run('ip', ['netns', 'list'])).stdout, new RegExp(netns));
+      assert.match(dp.stderr(), /"msg":"agent exited"/);
     });
   });
 }
