@@ -92,6 +92,9 @@ test('GVisor: one privileged datapath with --mode=gvisor, the rootfs volume, bin
     path: '/opt/rootfs',
     type: 'Directory',
   });
+  // the agent's network namespace is created under /run/netns (read-only root filesystem)
+  assert.ok(dp.volumeMounts!.some((m) => m.name === 'netns' && m.mountPath === '/run/netns'));
+  assert.ok(pod.spec!.volumes!.some((v) => v.name === 'netns' && v.emptyDir));
 });
 
 test('an egress change changes only the config annotation; an image change changes the hash', () => {

@@ -130,6 +130,9 @@ function datapathContainer(s: LatticeSandbox, settings: PodSettings): V1Containe
   };
   if (gvisor) {
     c.volumeMounts!.push({ name: 'agent-rootfs', mountPath: ROOTFS_DIR, readOnly: true });
+    // `ip netns add` (the agent's namespace, datapath/gvisor) writes under /run/netns, which the
+    // read-only root filesystem does not allow
+    c.volumeMounts!.push({ name: 'netns', mountPath: '/run/netns' });
     // runsc needs root and the privileges to build the agent's sandbox; GVisor mode is the
     // isolation boundary, and the agent itself runs non-root inside it (datapath/gvisor).
     c.securityContext = {
@@ -208,10 +211,13 @@ function podShape(s: LatticeSandbox, settings: PodSettings): V1Pod {
     { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } },
   ];
   if (gvisor)
-    volumes.push({
-      name: 'agent-rootfs',
-      hostPath: { path: spec.gvisor!.rootfs.hostPath, type: 'Directory' },
-    });
+    volumes.push(
+      {
+        name: 'agent-rootfs',
+        hostPath: { path: spec.gvisor!.rootfs.hostPath, type: 'Directory' },
+      },
+      { name: 'netns', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
+    );
   let containers: V1Container[];
   if (gvisor) {
     containers = [datapath];
