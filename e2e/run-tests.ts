@@ -43,7 +43,14 @@ if (files.some((f) => f.endsWith('.e2e.test.ts')) && !env.LATTICE_CLUSTER_DIR) {
 
 const child = spawn(
   process.execPath,
-  ['--test', '--test-concurrency=2', '--test-timeout=900000', '--test-reporter=spec', ...files],
+  [
+    '--test',
+    '--test-concurrency=2',
+    '--test-timeout=900000',
+    '--test-force-exit',
+    '--test-reporter=spec',
+    ...files,
+  ],
   { stdio: 'inherit', env },
 );
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
