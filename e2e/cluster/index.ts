@@ -4,7 +4,7 @@
 //   tools.ts (where binaries are), pki.ts (certificates), config.ts (command lines, kubeconfigs),
 //   supervisor.ts (the process that owns the components), health.ts, reaper.ts, control.ts.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -229,6 +229,7 @@ async function startOnce(opts: StartOptions): Promise<Cluster> {
     const log = openSync(L.supervisorLog, 'a', 0o600);
     const sup = spawn(process.execPath, [SUPERVISOR, dir], { detached: true, stdio: ['ignore', log, log] });
     sup.unref();
+    closeSync(log);
     const budget = groups.flat().reduce((ms, s) => ms + s.startTimeoutMs, 10_000);
     await waitForSupervisor(dir, budget);
 

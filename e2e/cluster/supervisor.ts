@@ -7,7 +7,7 @@
 //   and stops everything and removes the state dir when the owner is gone, however it ended.
 // - A control socket (HTTP on <dir>/supervisor.sock) serves status, restart and stop.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, openSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { type ComponentName, type ComponentSpec, layout } from './config.ts';
 import { ClusterError, ComponentExitedError, HealthTimeoutError, PortTakenError } from './errors.ts';
@@ -63,6 +63,7 @@ async function startComponent(spec: ComponentSpec): Promise<void> {
     stdio: ['ignore', out, out],
     cwd: dir,
   });
+  closeSync(out); // the child has its own copy
   let onExit = () => {};
   const r: Running = { spec, child, expectedExit: false, exited: new Promise((res) => (onExit = res)) };
   running.set(spec.name, r);

@@ -6,7 +6,16 @@
 // background until `make demo-down`. State: .lattice/demo (cluster, operator pid file and log).
 //   node e2e/demo/cli.ts up|down
 import { spawn } from 'node:child_process';
-import { existsSync, globSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  globSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { Cluster } from '../cluster/index.ts';
 import { downCluster, ensureCluster, exportLines, REPO_ROOT } from '../cluster/persistent.ts';
@@ -83,6 +92,7 @@ function background(argv: string[], pidFile: string, logFile: string, env: NodeJ
     env,
   });
   child.unref();
+  closeSync(out);
   const id = idOf(child.pid!);
   if (id) writePidFile(pidFile, id);
   return child.pid!;

@@ -2,7 +2,7 @@
 // launch.ts), restarted by the restart policy with a capped exponential back-off, probed
 // (startup, then liveness and readiness), stopped with SIGTERM and, after the grace period, SIGKILL.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
@@ -157,6 +157,7 @@ export class ContainerRunner {
           env: p.env,
         },
       );
+      closeSync(out); // the child has its own copy
       this.#child = child;
       this.#killReason = undefined;
       child.once('error', () => {});

@@ -61,6 +61,7 @@ export class PodWorker {
   #lastKey = '';
   #reportTimer: NodeJS.Timeout | undefined;
   #reporting: Promise<void> = Promise.resolve();
+  #tearingDown: Promise<void> | undefined;
 
   constructor(pod: V1Pod, ctx: NodeContext) {
     this.pod = pod;
@@ -197,7 +198,7 @@ export class PodWorker {
 
   /** Graceful deletion: stop the containers within the grace period, clean up, remove the Pod object. */
   async terminate(): Promise<void> {
-    if (this.#state === 'terminating' || this.#state === 'gone') return;
+    if (this.#tearingDown) return;
     const graceS =
       this.pod.metadata?.deletionGracePeriodSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30;
     await this.#teardown(graceS * 1000);
@@ -222,7 +223,12 @@ export class PodWorker {
     await this.#teardown(graceMs);
   }
 
-  async #teardown(graceMs: number): Promise<void> {
+  #teardown(graceMs: number): Promise<void> {
+    this.#tearingDown ??= this.#doTeardown(graceMs);
+    return this.#tearingDown;
+  }
+
+  async #doTeardown(graceMs: number): Promise<void> {
     this.#state = 'terminating';
     const mains = this.#runners.filter((r) => r.view.role === 'main');
     const inits = this.#runners.filter((r) => r.view.role !== 'main').reverse();
