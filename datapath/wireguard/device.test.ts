@@ -7,16 +7,18 @@ import { parseAddress } from '../netstack/ip/address.ts';
 import { generatePrivateKey, publicKeyOf } from './crypto/primitives.ts';
 import { WireGuardDevice } from './device.ts';
 
-for (const [family, loopback, listenA] of [
-  ['IPv4', '127.0.0.1', '127.0.0.1'],
-  ['IPv6', '::1', '::1'],
-  ['IPv4 to a dual-stack socket', '127.0.0.1', undefined],
+for (const [family, loopback, listenA, ioThread] of [
+  ['IPv4', '127.0.0.1', '127.0.0.1', false],
+  ['IPv6', '::1', '::1', false],
+  ['IPv4 to a dual-stack socket', '127.0.0.1', undefined, false],
+  ['IPv4 (UDP on the I/O thread)', '127.0.0.1', '127.0.0.1', true],
+  ['IPv4 to a dual-stack socket (UDP on the I/O thread)', '127.0.0.1', undefined, true],
 ] as const) {
   test(`two devices over ${family} loopback exchange packets both ways`, async (t) => {
     const privA = generatePrivateKey();
     const privB = generatePrivateKey();
-    const a = await WireGuardDevice.open({ privateKey: privA, listenAddress: listenA });
-    const b = await WireGuardDevice.open({ privateKey: privB, listenAddress: loopback });
+    const a = await WireGuardDevice.open({ privateKey: privA, listenAddress: listenA, ioThread });
+    const b = await WireGuardDevice.open({ privateKey: privB, listenAddress: loopback, ioThread });
     t.after(() => Promise.all([a.close(), b.close()]));
     a.addPeer({
       publicKey: publicKeyOf(privB),
@@ -49,5 +51,21 @@ for (const [family, loopback, listenA] of [
     // Removing the peer at run time: its packets are no longer routed.
     b.removePeer(a.publicKey);
     assert.equal(b.send(reply), 'no-route');
+  });
+}
+
+for (const ioThread of [false, true]) {
+  test(`a port already taken fails open() with EADDRINUSE${ioThread ? ' (I/O thread)' : ''}`, async (t) => {
+    const a = await WireGuardDevice.open({ privateKey: generatePrivateKey(), listenAddress: '127.0.0.1' });
+    t.after(() => a.close());
+    await assert.rejects(
+      WireGuardDevice.open({
+        privateKey: generatePrivateKey(),
+        listenAddress: '127.0.0.1',
+        listenPort: a.port,
+        ioThread,
+      }),
+      { code: 'EADDRINUSE' },
+    );
   });
 }

@@ -1,5 +1,6 @@
 // The WireGuard device: the sans-IO core bound to one UDP socket (node:dgram) and a timer tick.
-// This is the only file of the folder that does I/O. The TCP/IP stack plugs in with two calls:
+// With the I/O thread (opt-in) the socket lives on a worker (udp-thread.ts) and this file and
+// that one are the folder's only I/O. The TCP/IP stack plugs in with two calls:
 //   device.onPacket((packet, peer) => ...)   decrypted inner IP packets (IPv4 or IPv6), one per call
 //   device.send(packet)                      an inner IP packet to encrypt and send (routed by its destination)
 import dgram from 'node:dgram';
@@ -14,6 +15,8 @@ import {
 } from './core.ts';
 import type { DropReason, SendFailure } from './errors.ts';
 import type { Timings } from './timings.ts';
+import { literalLookup } from './udp-lookup.ts';
+import { UdpThread } from './udp-thread.ts';
 
 export interface DeviceOptions {
   privateKey: Uint8Array;
@@ -34,6 +37,13 @@ export interface DeviceOptions {
   tickMs?: number;
   /** Socket send and receive buffer size (default 4 MiB, capped by the kernel). */
   socketBufferBytes?: number;
+  /**
+   * Run the UDP socket on a worker thread (udp-thread.ts). Default off: on the 2 shared cores of the
+   * bench it gained a little with 8 streams and lost on one stream and on connect latency (each
+   * datagram then waits for a second thread to be scheduled); docs/performance.md has the numbers.
+   * The environment variable LATTICE_WG_IO_THREAD=1 turns it on without a code change.
+   */
+  ioThread?: boolean;
   /** Sees every datagram received, before the core (debugging and tests). */
   tap?: (datagram: Buffer, from: Endpoint) => void;
 }
@@ -43,24 +53,20 @@ export type PacketHandler = (packet: Uint8Array, peerPublicKey: string) => void;
 
 export class WireGuardDevice {
   readonly core: WireGuardCore;
-  readonly #socket: dgram.Socket;
-  readonly #dualStack: boolean;
+  readonly #io: UdpIo;
   readonly #timer: NodeJS.Timeout;
   readonly #tap: DeviceOptions['tap'];
   #handler: PacketHandler = () => {};
   #closed = false;
   /** Datagrams the socket refused to send (e.g. no route); never thrown. */
-  sendErrors = 0;
+  get sendErrors(): number {
+    return this.#io.sendErrors;
+  }
 
-  private constructor(core: WireGuardCore, socket: dgram.Socket, dualStack: boolean, opts: DeviceOptions) {
+  private constructor(core: WireGuardCore, io: UdpIo, opts: DeviceOptions) {
     this.core = core;
-    this.#socket = socket;
-    this.#dualStack = dualStack;
+    this.#io = io;
     this.#tap = opts.tap;
-    socket.on('message', (msg, rinfo) => this.#receive(msg, rinfo));
-    socket.on('error', () => {
-      this.sendErrors++;
-    });
     this.#timer = setInterval(() => {
       this.core.tick();
       this.#flush();
@@ -76,24 +82,20 @@ export class WireGuardDevice {
       timings: opts.timings,
     });
     for (const p of opts.peers ?? []) core.addPeer(p);
-    const address = opts.listenAddress ?? '::';
-    const v4 = isIPv4(address);
-    const socket = dgram.createSocket({ type: v4 ? 'udp4' : 'udp6', ipv6Only: false });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(opts.listenPort ?? 0, address, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-    try {
-      // Bursts of datagrams outrun one event loop turn; a larger queue trades memory for fewer drops.
-      socket.setRecvBufferSize(opts.socketBufferBytes ?? 4 << 20);
-      socket.setSendBufferSize(opts.socketBufferBytes ?? 4 << 20);
-    } catch {
-      // The kernel caps these (net.core.rmem_max); the default then stays, which still works.
-    }
-    return new WireGuardDevice(core, socket, !v4 && address === '::', opts);
+    const io = {
+      address: opts.listenAddress ?? '::',
+      port: opts.listenPort ?? 0,
+      bufferBytes: opts.socketBufferBytes ?? 4 << 20,
+    };
+    // The device exists only once the socket is bound; until then datagrams have nowhere to go.
+    let device: WireGuardDevice | null = null;
+    const onDatagram = (data: Buffer, address: string, port: number) => {
+      if (device !== null) device.#receive(data, address, port);
+    };
+    const threaded = opts.ioThread ?? process.env.LATTICE_WG_IO_THREAD === '1';
+    const udp = threaded ? await UdpThread.start(io, onDatagram) : await InlineUdp.open(io, onDatagram);
+    device = new WireGuardDevice(core, udp, opts);
+    return device;
   }
 
   get publicKey(): string {
@@ -101,7 +103,7 @@ export class WireGuardDevice {
   }
 
   get port(): number {
-    return this.#socket.address().port;
+    return this.#io.port;
   }
 
   /** Registers the one receiver of decrypted inner packets. Each packet is its own buffer; keep it freely. */
@@ -148,15 +150,20 @@ export class WireGuardDevice {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
-    await new Promise<void>((resolve) => this.#socket.close(() => resolve()));
+    await this.#io.close();
     this.core.destroy();
   }
 
-  #receive(msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    // A dual-stack socket reports IPv4 senders as ::ffff:a.b.c.d; peers and stats see plain IPv4.
-    const address =
-      rinfo.address.startsWith('::ffff:') && rinfo.family === 'IPv6' ? rinfo.address.slice(7) : rinfo.address;
-    const from: Endpoint = { address, port: rinfo.port };
+  #lastFrom: Endpoint = { address: '', port: 0 };
+
+  #receive(msg: Buffer, address: string, port: number): void {
+    if (this.#closed) return;
+    // Consecutive datagrams mostly come from one peer: one endpoint object for all of them.
+    let from = this.#lastFrom;
+    if (from.address !== address || from.port !== port) {
+      from = { address, port };
+      this.#lastFrom = from;
+    }
     this.#tap?.(msg, from);
     const r: DecapsulateResult = this.core.decapsulate(msg, from);
     this.#flush();
@@ -169,13 +176,91 @@ export class WireGuardDevice {
 
   #sendTo(data: Uint8Array, to: Endpoint): void {
     if (this.#closed) return;
-    const address = this.#dualStack && isIPv4(to.address) ? `::ffff:${to.address}` : to.address;
-    // Node sends at once when the kernel takes the datagram; only behind a full socket buffer does it
-    // defer, and a deferred send reads its bytes later, after the core may have reused them. So copy
-    // exactly then (rare), and never on the normal path.
-    const payload = this.#socket.getSendQueueCount() > 0 ? Buffer.from(data) : data;
-    this.#socket.send(payload, to.port, address, (err) => {
-      if (err) this.sendErrors++;
+    this.#io.send(data, to.address, to.port);
+  }
+}
+
+/** The UDP socket as the device uses it: on this thread (InlineUdp) or its own (UdpThread). */
+interface UdpIo {
+  readonly port: number;
+  readonly sendErrors: number;
+  /** Sends one datagram; `data` may be reused by the caller once this returns. */
+  send(data: Uint8Array, address: string, port: number): void;
+  close(): Promise<void>;
+}
+
+/** The socket on the main thread: one `sendto` per datagram, straight from the event loop. */
+class InlineUdp implements UdpIo {
+  readonly #socket: dgram.Socket;
+  readonly #dualStack: boolean;
+  /** Last destination and its socket form (IPv4 as ::ffff: on a dual-stack socket), to skip the work per packet. */
+  #lastTo = '';
+  #lastToMapped = '';
+  sendErrors = 0;
+
+  private constructor(socket: dgram.Socket, dualStack: boolean) {
+    this.#socket = socket;
+    this.#dualStack = dualStack;
+    socket.on('error', () => {
+      this.sendErrors++;
     });
+  }
+
+  static async open(
+    opts: { address: string; port: number; bufferBytes: number },
+    onDatagram: (data: Buffer, address: string, port: number) => void,
+  ): Promise<InlineUdp> {
+    const v4 = isIPv4(opts.address);
+    const socket = dgram.createSocket({ type: v4 ? 'udp4' : 'udp6', ipv6Only: false, lookup: literalLookup });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(opts.port, opts.address, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    try {
+      // Bursts of datagrams outrun one event loop turn; a larger queue trades memory for fewer drops.
+      socket.setRecvBufferSize(opts.bufferBytes);
+      socket.setSendBufferSize(opts.bufferBytes);
+    } catch {
+      // The kernel caps these (net.core.rmem_max); the default then stays, which still works.
+    }
+    socket.on('message', (msg, rinfo) => {
+      // A dual-stack socket reports IPv4 senders as ::ffff:a.b.c.d; peers and stats see plain IPv4.
+      const address =
+        rinfo.address.startsWith('::ffff:') && rinfo.family === 'IPv6'
+          ? rinfo.address.slice(7)
+          : rinfo.address;
+      onDatagram(msg, address, rinfo.port);
+    });
+    return new InlineUdp(socket, !v4 && opts.address === '::');
+  }
+
+  get port(): number {
+    return this.#socket.address().port;
+  }
+
+  readonly #onSent = (err: Error | null): void => {
+    if (err) this.sendErrors++;
+  };
+
+  send(data: Uint8Array, to: string, port: number): void {
+    if (to !== this.#lastTo) {
+      this.#lastTo = to;
+      this.#lastToMapped = this.#dualStack && isIPv4(to) ? `::ffff:${to}` : to;
+    }
+    // With literalLookup Node sends at once when the kernel takes the datagram (the normal case).
+    // Only behind a full socket buffer does it queue, and a queued send reads its bytes later, after
+    // the core may have reused them (its output ring): copy exactly then. (The one datagram that
+    // first finds the buffer full is queued uncopied; it could only be overwritten by 256 more
+    // datagrams in the same synchronous run, and would then be a lost packet, not corrupt data:
+    // the copy that overwrote it is a valid datagram the peer already has.)
+    const payload = this.#socket.getSendQueueCount() > 0 ? Buffer.from(data) : data;
+    this.#socket.send(payload, port, this.#lastToMapped, this.#onSent);
+  }
+
+  close(): Promise<void> {
+    return new Promise<void>((resolve) => this.#socket.close(() => resolve()));
   }
 }
