@@ -2,7 +2,7 @@
 // (so a burst of incoming packets is answered with one ACK, and many small writes leave as full
 // segments), and one coarse timer for all connections. The link is whatever `send` reaches and
 // whatever calls `receive`: the WireGuard device in the datapath, a loopback pair in tests.
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { Netstack, type NetstackOptions } from './stack.ts';
 import { TcpError } from './tcp/connection.ts';
 import { TcpStream } from './tcp/stream.ts';
@@ -31,7 +31,7 @@ export class NetstackRuntime {
       addresses: opts.addresses,
       output: opts.send,
       now: () => performance.now(),
-      randomBytes: (n) => randomBytes(n),
+      randomBytes: pooledRandomBytes,
       mtu: opts.mtu,
       tcp: opts.tcp,
       onDirty: () => this.scheduleFlush(),
@@ -115,4 +115,22 @@ export class NetstackRuntime {
       }
     }, this.tickMs);
   }
+}
+
+// The stack asks for a few random bytes per connection (timestamp offset, ephemeral port); one
+// kernel call per 4 KiB instead of one per request. Each answer is a copy (a caller may keep it), and
+// the position only advances until the refill, so no byte is handed out twice.
+const RANDOM_POOL_BYTES = 4096;
+const randomPool = Buffer.allocUnsafe(RANDOM_POOL_BYTES);
+let randomPoolUsed = RANDOM_POOL_BYTES;
+
+function pooledRandomBytes(n: number): Buffer {
+  if (n > RANDOM_POOL_BYTES >> 4) return randomFillSync(Buffer.allocUnsafe(n));
+  if (randomPoolUsed + n > RANDOM_POOL_BYTES) {
+    randomFillSync(randomPool);
+    randomPoolUsed = 0;
+  }
+  const out = Buffer.from(randomPool.subarray(randomPoolUsed, randomPoolUsed + n));
+  randomPoolUsed += n;
+  return out;
 }
