@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { cleanupDir, eventually, readAudit, run, startDatapath } from '../cli/harness.ts';
 import { busyboxRootfs } from './testing/rootfs.ts';
@@ -46,6 +47,7 @@ for (const runtime of ['runsc', 'process'] as const) {
   describe(`gVisor mode (agent runtime ${runtime})`, () => {
     let allowedPort = 0;
     let deniedPort = 0;
+    let holdPort = 0;
     before(async () => {
       if (runtime === 'runsc') {
         await must('ip', 'netns', 'add', POD);
@@ -66,6 +68,10 @@ for (const runtime of ['runsc', 'process'] as const) {
         return (s.address() as { port: number }).port;
       };
       allowedPort = await serve('hello agent');
+      const hold = createNetServer((c) => c.on('error', () => {})); // accepts and never answers
+      await new Promise<void>((r) => hold.listen(0, HOST_IP, r));
+      cleanups.push(() => hold.close());
+      holdPort = (hold.address() as { port: number }).port;
       deniedPort = await serve('must not be seen');
     });
 
@@ -162,6 +168,55 @@ for (const runtime of ['runsc', 'process'] as const) {
         new RegExp(netns),
         'namespace removed',
       );
+    });
+
+    test('--max-connections limits the open connections of the agent', async () => {
+      const rootfs = busyboxRootfs();
+      cleanups.push(() => cleanupDir(rootfs));
+      // the first connection stays open (the server holds it); the second is over the limit
+      const script = [
+        `(printf 'GET / HTTP/1.0\\r\\n\\r\\n'; sleep 30) | nc ${HOST_IP} ${holdPort} &`,
+        'sleep 1',
+        `echo "second-bytes=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc ${HOST_IP} ${allowedPort} | wc -c)"`,
+      ].join('\n');
+      const dp = await startDatapath(
+        [
+          '--mode=gvisor',
+          `--agent-rootfs=${rootfs}`,
+          '--agent-binary=/bin/sh',
+          '--agent-arg=-c',
+          `--agent-arg=${script}`,
+          `--agent-runtime=${runtime}`,
+          '--max-connections=1',
+          '--egress-allow',
+          `${HOST_IP}:${allowedPort}`,
+          '--egress-allow',
+          `${HOST_IP}:${holdPort}`,
+        ],
+        {},
+        ['ip', 'netns', 'exec', POD],
+      );
+      cleanups.push(() => dp.stop());
+      const line = await eventually(
+        () => /"line":"second-bytes=\s*(\d+)"/.exec(dp.stderr())?.[1],
+        30_000,
+        'the second connection',
+      ).catch((e) => {
+        throw new Error(`${e.message}\n${dp.stderr()}`);
+      });
+      assert.equal(line, '0', `the connection over the limit got nothing\n${dp.stderr()}`);
+      const recs = readAudit(dp.auditPath).filter((r) => r.event === 'decision');
+      assert.equal(recs.filter((r) => r.port === holdPort).length, 1);
+      assert.equal(recs.filter((r) => r.port === allowedPort).length, 0, 'refused before any decision');
+      const m = await run('ip', [
+        'netns',
+        'exec',
+        POD,
+        'curl',
+        '-sS',
+        `http://127.0.0.1:${dp.health.port}/metrics`,
+      ]);
+      assert.match(m.stdout, /lattice_rejected_connections_total\{reason="limit"\} 1/);
     });
 
     // SIGKILL for runsc only: in the process runtime `chroot --userspec` changes credentials, which

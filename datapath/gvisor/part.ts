@@ -37,7 +37,17 @@ registerDatapathPart('gvisor', async (dp) => {
   });
   ns.onPacket = (p) => runtime.receive(p);
   let intercepted = 0;
+  let open = 0;
   const listener = runtime.listenAll((s) => {
+    // the same limit as the proxy port's clients: an agent cannot make the datapath hold unbounded
+    // connections (each is a netstack connection with its buffers)
+    if (open >= dp.deps.limits.maxConnections) {
+      dp.metrics.rejected.inc({ reason: 'limit' });
+      s.destroy();
+      return;
+    }
+    open++;
+    s.once('close', () => open--);
     intercepted++;
     const c = s.conn;
     const conn = new ProxyConnection(s, dp.deps, `${formatBytes(c.remoteAddress)}:${c.remotePort}`);
@@ -60,6 +70,7 @@ registerDatapathPart('gvisor', async (dp) => {
     agentAddresses: [n.agentV4, n.agentV6],
     link: { alive: ns.linkAlive, packetsFromAgent: ns.packetsIn, packetsToAgent: ns.packetsOut },
     interceptedConnections: intercepted,
+    openConnections: open,
     agent: agent.status,
     netstack: runtime.stack.snapshot(),
   }));

@@ -21,5 +21,9 @@ export function busyboxRootfs(): string {
   for (const a of ['sh', 'wget', 'nc', 'printf', 'wc', 'echo', 'id', 'sleep', 'cat', 'ls'])
     symlinkSync('busybox', join(root, 'bin', a));
   mkdirSync(join(root, 'etc'), { mode: 0o755 });
+  // /dev/null for the plain-process runtime (busybox sh points a background job's stdin at it);
+  // runsc mounts its own /dev
+  mkdirSync(join(root, 'dev'), { mode: 0o755 });
+  execFileSync('mknod', ['-m', '666', join(root, 'dev', 'null'), 'c', '1', '3']);
   return root;
 }
