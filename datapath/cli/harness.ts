@@ -47,6 +47,13 @@ export async function warmCompileCache(): Promise<void> {
 }
 
 /** Starts the datapath with `args` (plus --name/--proxy-addr/--health-addr/--audit-path defaults). */
+// Datapaths still running when the test process exits (a failed test whose after() never ran, a
+// start that timed out) are killed with it, so a failure can never leave a child that hangs the run.
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of live) p.kill('SIGKILL');
+});
+
 export async function startDatapath(
   args: string[],
   env: Record<string, string> = {},
@@ -69,12 +76,17 @@ export async function startDatapath(
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { NODE_COMPILE_CACHE: COMPILE_CACHE, ...process.env, ...env },
   });
+  live.add(proc);
+  proc.once('exit', () => live.delete(proc));
   let out = '';
   let err = '';
   proc.stderr!.on('data', (d) => (err += d));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`datapath did not start in 15 s: ${err}`)), 15_000);
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`datapath did not start in 15 s: ${err}`));
+    }, 15_000);
     proc.stdout!.on('data', (d) => {
       out += d;
       const nl = out.indexOf('\n');
