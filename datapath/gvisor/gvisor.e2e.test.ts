@@ -131,7 +131,8 @@ for (const runtime of ['runsc', 'process'] as const) {
       const st = await eventually(
         async () => {
           const s = await status();
-          return s.gvisor.agent.state === 'exited' ? s : undefined;
+          // (the exit may be reported before the last output lines are read)
+          return s.gvisor.agent.state === 'exited' && out().includes('creds-rc=') ? s : undefined;
         },
         60_000,
         'the agent to exit',
@@ -188,6 +189,7 @@ for (const runtime of ['runsc', 'process'] as const) {
           `--agent-arg=${script}`,
           `--agent-runtime=${runtime}`,
           '--max-connections=1',
+          '--drain-timeout=1s', // the held connection would otherwise keep the drain waiting
           '--egress-allow',
           `${HOST_IP}:${allowedPort}`,
           '--egress-allow',
@@ -196,7 +198,6 @@ for (const runtime of ['runsc', 'process'] as const) {
         {},
         ['ip', 'netns', 'exec', POD],
       );
-      cleanups.push(() => dp.stop());
       const line = await eventually(
         () => /"line":"second-bytes=\s*(\d+)"/.exec(dp.stderr())?.[1],
         30_000,
@@ -217,6 +218,11 @@ for (const runtime of ['runsc', 'process'] as const) {
         `http://127.0.0.1:${dp.health.port}/metrics`,
       ]);
       assert.match(m.stdout, /lattice_rejected_connections_total\{reason="limit"\} 1/);
+      // the agent's background nc (still holding its connection) does not outlive the datapath
+      const netns = /"netns":"(lattice-agent-[0-9a-f]+)"/.exec(dp.stderr())![1];
+      assert.equal(await dp.stop(), 0, dp.stderr());
+      assert.doesNotMatch((await run('ip', ['netns', 'list'])).stdout, new RegExp(netns));
+      assert.equal((await run('pgrep', ['-f', `nc ${HOST_IP} ${holdPort}`])).code, 1, 'no nc left');
     });
 
     // SIGKILL for runsc only: in the process runtime `chroot --userspec` changes credentials, which

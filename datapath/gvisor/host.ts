@@ -129,6 +129,22 @@ export class AgentNamespace {
   }
 
   async destroy(): Promise<void> {
+    // whatever still runs in the agent's namespace (a plain-process agent's children outlive it;
+    // runsc's sandbox is gone by now) is killed: nothing of the agent survives the datapath
+    if (this.#created) {
+      const pids = await new Promise<string>((resolve) =>
+        execFile('ip', ['netns', 'pids', this.net.netns], { timeout: 5000 }, (_e, out) =>
+          resolve(String(out ?? '')),
+        ),
+      );
+      for (const pid of pids.split('\n').filter((l) => /^[0-9]+$/.test(l))) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
     this.#socat?.kill('SIGTERM');
     this.#socat = null;
     this.#udp?.close();
@@ -208,7 +224,8 @@ export class AgentProcess {
       });
     }
     p.once('error', (e) => this.#onLine('stderr', `cannot start agent: ${e.message}`));
-    p.once('close', (code, signal) => {
+    // 'exit', not 'close': processes the agent left behind may keep its stdout open
+    p.once('exit', (code, signal) => {
       this.status = {
         state: 'exited',
         exitCode: code,

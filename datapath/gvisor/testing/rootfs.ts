@@ -6,8 +6,9 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, symlinkSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
-export function busyboxRootfs(): string {
-  const root = mkdtempSync(join(tmpdir(), 'lattice-rootfs-'));
+/** Builds the rootfs in root (a new temporary directory by default; the demo passes its state dir). */
+export function busyboxRootfs(root = mkdtempSync(join(tmpdir(), 'lattice-rootfs-'))): string {
+  mkdirSync(root, { recursive: true });
   chmodSync(root, 0o755);
   const copy = (from: string) => {
     const to = join(root, from);
