@@ -62,6 +62,30 @@ describe('Netstack interceptAll', () => {
     assert.equal(formatAddress(all[0].localAddress), '192.0.2.8');
   });
 
+  it('a SYN admit refuses is answered with a RST and never accepted', () => {
+    const { agent, dp, run } = pair(true);
+    const accepted: TcpConnection[] = [];
+    const asked: string[] = [];
+    dp.listenAll(
+      (c) => accepted.push(c),
+      (local, port) => {
+        asked.push(`${formatAddress(local)}:${port}`);
+        return port !== 25;
+      },
+    );
+    const refused = agent.connect(parseAddress('192.0.2.7'), 25);
+    const ok = agent.connect(parseAddress('192.0.2.7'), 443);
+    run();
+    assert.equal(refused.error?.code, 'refused');
+    assert.equal(ok.state, 'ESTABLISHED');
+    assert.deepEqual(
+      accepted.map((c) => c.localPort),
+      [443],
+    );
+    assert.deepEqual(asked, ['192.0.2.7:25', '192.0.2.7:443']);
+    assert.equal(dp.snapshot().drops['tcp-refused'], 1);
+  });
+
   it('echo is answered only for its own address; listenAll needs the option', () => {
     const { dp, q } = pair(true);
     dp.input(buildEchoRequest(AGENT, parseAddress('192.0.2.9'), 1, 1));

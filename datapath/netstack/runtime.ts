@@ -3,7 +3,7 @@
 // segments), and one coarse timer for all connections. The link is whatever `send` reaches and
 // whatever calls `receive`: the WireGuard device in the datapath, a loopback pair in tests.
 import { randomFillSync } from 'node:crypto';
-import { Netstack, type NetstackOptions } from './stack.ts';
+import { type AdmitFn, Netstack, type NetstackOptions } from './stack.ts';
 import { TcpError } from './tcp/connection.ts';
 import { TcpStream } from './tcp/stream.ts';
 
@@ -83,8 +83,8 @@ export class NetstackRuntime {
   }
 
   /** Intercept mode: accepts TCP to any destination as streams (`s.conn.localAddress/Port` = where to). */
-  listenAll(onStream: (s: TcpStream) => void): { close(): void } {
-    return this.stack.listenAll((conn) => onStream(new TcpStream(conn)));
+  listenAll(onStream: (s: TcpStream) => void, admit?: AdmitFn): { close(): void } {
+    return this.stack.listenAll((conn) => onStream(new TcpStream(conn)), admit);
   }
 
   close(): void {

@@ -94,7 +94,16 @@ interface ListenerEntry {
   address: Uint8Array | null; // null: any of our addresses
   onAccept: (conn: TcpConnection) => void;
   halfOpen: number;
+  admit?: AdmitFn;
 }
+
+/** Asked before a SYN is answered (intercept mode): false refuses it with a RST. */
+export type AdmitFn = (
+  local: Uint8Array,
+  localPort: number,
+  remote: Uint8Array,
+  remotePort: number,
+) => boolean;
 
 export class Netstack {
   readonly addresses: Uint8Array[];
@@ -231,6 +240,11 @@ export class Netstack {
     // No connection: a SYN for a listener opens one; anything else gets a RST (RFC 9293 §3.10.7.1).
     if ((seg.flags & (SYN | ACK | RST)) === SYN) {
       const l = this.findListener(p.dst, seg.dstPort);
+      if (l !== undefined && l.admit !== undefined && !l.admit(p.dst, seg.dstPort, p.src, seg.srcPort)) {
+        this.drop('tcp-refused');
+        this.resetFor(p, seg);
+        return;
+      }
       if (l !== undefined) {
         this.acceptSyn(l, p, seg);
         return;
@@ -346,11 +360,15 @@ export class Netstack {
     };
   }
 
-  /** Intercept mode: accepts TCP to every address and port no other listener has. */
-  listenAll(onAccept: (conn: TcpConnection) => void): TcpListener {
+  /**
+   * Intercept mode: accepts TCP to every address and port no other listener has. `admit`, asked
+   * on each SYN, can refuse it: the SYN is answered with a RST (the peer sees "connection refused")
+   * and counted as `tcp-refused`.
+   */
+  listenAll(onAccept: (conn: TcpConnection) => void, admit?: AdmitFn): TcpListener {
     if (!this.opts.interceptAll) throw new NetstackError('listenAll needs interceptAll');
     if (this.anyListener !== null) throw new NetstackError('listenAll is already in use');
-    const entry: ListenerEntry = { port: 0, address: null, onAccept, halfOpen: 0 };
+    const entry: ListenerEntry = { port: 0, address: null, onAccept, halfOpen: 0, admit };
     this.anyListener = entry;
     return {
       port: 0,
