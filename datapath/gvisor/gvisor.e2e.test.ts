@@ -84,6 +84,8 @@ for (const runtime of ['runsc', 'process'] as const) {
         `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc ${HOST_IP} ${allowedPort}; echo " allowed-rc=$?"`,
         // denied: the datapath resets the connection; the agent receives nothing
         `echo "denied-bytes=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc ${HOST_IP} ${deniedPort} | wc -c)"`,
+        // refused before the handshake (the datapath answers the SYN with a RST)
+        `printf x | nc ${HOST_IP} ${deniedPort} 2>&1; echo " denied-rc=$?"`,
         'echo x > /probe 2>/dev/null; echo "rootfs-write-rc=$?"',
         'ls /etc/lattice >/dev/null 2>&1; echo "creds-rc=$?"',
         'exit 7',
@@ -125,6 +127,7 @@ for (const runtime of ['runsc', 'process'] as const) {
             netns: string;
             agent: { state: string; exitCode?: number };
             interceptedConnections: number;
+            netstack: { drops: Record<string, number> };
           };
         };
       };
@@ -143,11 +146,14 @@ for (const runtime of ['runsc', 'process'] as const) {
       assert.match(o, /^65533$/m, `the agent runs as uid 65533\n${o}`);
       assert.match(o, /hello agent allowed-rc=0/, o);
       assert.match(o, /denied-bytes=\s*0$/m, o);
+      assert.match(o, /Connection refused\n denied-rc=1/, o);
       assert.doesNotMatch(o, /must not be seen/);
       assert.match(o, /rootfs-write-rc=[1-9]/, 'the rootfs is read-only');
       assert.match(o, /creds-rc=[1-9]/, 'no credentials directory');
       assert.equal(st.gvisor.agent.exitCode, 7);
-      assert.ok(st.gvisor.interceptedConnections >= 2);
+      // only the allowed connection was accepted; the two denied SYNs were refused
+      assert.equal(st.gvisor.interceptedConnections, 1);
+      assert.equal(st.gvisor.netstack.drops['tcp-refused'], 2);
 
       const recs = readAudit(dp.auditPath).filter((r) => r.proto === 'transparent');
       const allow = recs.find((r) => r.event === 'decision' && r.port === allowedPort);
@@ -156,9 +162,14 @@ for (const runtime of ['runsc', 'process'] as const) {
       assert.match(String(allow?.src), /^169\.254\.77\.2:/);
       const closed = recs.find((r) => r.event === 'close' && r.port === allowedPort);
       assert.ok(Number(closed?.bytesDown) > 0, 'the response was relayed');
-      const deny = recs.find((r) => r.event === 'decision' && r.port === deniedPort);
-      assert.equal(deny?.decision, 'deny');
-      assert.equal(deny?.reason, 'default');
+      const denies = recs.filter((r) => r.port === deniedPort);
+      assert.equal(denies.length, 2, 'one decision record per refused connection, no close record');
+      for (const d of denies) {
+        assert.equal(d.event, 'decision');
+        assert.equal(d.decision, 'deny');
+        assert.equal(d.reason, 'default');
+      }
+      assert.equal(recs.filter((r) => r.port === allowedPort).length, 2, 'one decision, one close');
 
       const netns = st.gvisor.netns;
       assert.match((await run('ip', ['netns', 'list'])).stdout, new RegExp(netns));

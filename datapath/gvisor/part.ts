@@ -38,6 +38,15 @@ registerDatapathPart('gvisor', async (dp) => {
   ns.onPacket = (p) => runtime.receive(p);
   let intercepted = 0;
   let open = 0;
+  // Asked on each SYN: a denied destination is refused with a RST (and audited) before any
+  // handshake, so the agent sees "connection refused"; the limit below is checked on accept.
+  const admit = (local: Uint8Array, port: number, remote: Uint8Array, remotePort: number) =>
+    ProxyConnection.admitIntercepted(
+      dp.deps,
+      `${formatBytes(remote)}:${remotePort}`,
+      formatBytes(local),
+      port,
+    );
   const listener = runtime.listenAll((s) => {
     // the same limit as the proxy port's clients: an agent cannot make the datapath hold unbounded
     // connections (each is a netstack connection with its buffers)
@@ -52,7 +61,7 @@ registerDatapathPart('gvisor', async (dp) => {
     const c = s.conn;
     const conn = new ProxyConnection(s, dp.deps, `${formatBytes(c.remoteAddress)}:${c.remotePort}`);
     conn.startIntercepted(formatBytes(c.localAddress), c.localPort);
-  });
+  }, admit);
   const agent = new AgentProcess(
     g,
     ns,

@@ -4,7 +4,7 @@
 // before anything is dialed (fail closed), the checked address is dialed, then the relay moves bytes.
 
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import type { AuditFields, AuditProtocol } from '../audit/record.ts';
 import { DialError, type DialErrorKind, type DialedStream } from '../dial/dialer.ts';
 import { ResolveError } from '../dial/resolver.ts';
@@ -95,6 +95,31 @@ export class ProxyConnection {
     this.state = 'deciding';
     void this.decide({ proto: 'transparent', host, port, session: null, first: null });
   }
+
+  /**
+   * gVisor mode, on the agent's SYN (before the handshake): judges host:port with the same decision
+   * code, and if it is denied audits and counts the denial exactly as for a connection. Returns
+   * whether the netstack should answer the SYN (true) or refuse it with a RST (false), so a denied
+   * agent sees "connection refused". An admitted connection is judged again on the accepted stream
+   * by startIntercepted (the policy may change in between), and only that one is audited as allowed.
+   */
+  static admitIntercepted(deps: ProxyDeps, src: string, host: string, port: number): boolean {
+    const probe = new Duplex({
+      read() {},
+      write(_c, _e, cb) {
+        cb();
+      },
+    }) as ClientStream;
+    probe.setTimeout = () => probe;
+    const c = new ProxyConnection(probe, deps, src);
+    c.admitOnly = true;
+    // (for an address, which is all an intercepted connection has, the decision is synchronous)
+    c.startIntercepted(host, port);
+    return c.admitted;
+  }
+
+  private admitOnly = false;
+  private admitted = false;
 
   /** The reply code an audit record carries for this request's protocol. */
   private replyFor(req: Request, socksCode: number, httpStatus: number): number | null {
@@ -354,6 +379,11 @@ export class ProxyConnection {
     if (decision.action === 'deny') {
       const what = decision.rule ?? (decision.reason === 'default' ? 'default deny' : decision.reason);
       deny(decision, decision.reason, REP.notAllowed, 403, `denied by egress policy (${what})`);
+      return;
+    }
+    if (this.admitOnly) {
+      this.admitted = true;
+      this.destroy();
       return;
     }
     rec.decision = 'allow';
