@@ -61,8 +61,10 @@ export class WireguardGoPeer {
     const d = randomBytes(1)[0] & 0xfc;
     this.hostAddress = `100.${b}.${c}.${d + 1}`;
     this.nsAddress = `100.${b}.${c}.${d + 2}`;
-    this.hostAddress6 = `fd6c:${id.slice(0, 4)}:${id.slice(4)}::1`;
-    this.nsAddress6 = `fd6c:${id.slice(0, 4)}:${id.slice(4)}::2`;
+    // Canonical form (no leading zeros in a group), as the kernel and Node print it back.
+    const net6 = `fd6c:${Number.parseInt(id.slice(0, 4), 16).toString(16)}:${Number.parseInt(id.slice(4), 16).toString(16)}`;
+    this.hostAddress6 = `${net6}::1`;
+    this.nsAddress6 = `${net6}::2`;
     this.overlay = opts.theirOverlay ?? '10.99.0.2';
     this.ourOverlay = opts.ourOverlay ?? '10.99.0.1';
     this.overlay6 = opts.theirOverlay6 ?? 'fd99::2';
