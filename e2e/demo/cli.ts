@@ -1,11 +1,14 @@
-// `make demo` / `make demo-down`. First version: the local control plane, the e2e node agent
-// (runs the sandboxes' Pods as local processes; test infrastructure), the LatticeSandbox
-// CRD, the operator (under its own ServiceAccount and the RBAC from config/rbac, not as admin)
-// serving the control plane with its operator-mode nats-server (control-plane.ts),
-// the samples from config/samples, then `kubectl get sandboxes`. Everything keeps running in the
-// background until `make demo-down`. State: .lattice/demo (cluster, operator pid file and log).
+// `make demo` / `make demo-down`: the local control plane, the e2e node agent (runs the sandboxes'
+// Pods as local processes; test infrastructure), the LatticeSandbox CRD, the operator (under its own
+// ServiceAccount and the RBAC from config/rbac, not as admin) serving the control plane with its
+// operator-mode nats-server (control-plane.ts), then the samples from config/samples with the demo
+// agent (agent.ts) as their agent (plan.ts says what is rewritten and why). It waits until every
+// sandbox is Ready with an overlay IP, a connected peer and a denied connection, and the two sidecar
+// agents fetch each other's forward over the overlay; then prints `kubectl get sandboxes`, a few audit
+// records from the control plane, and the export lines. Everything keeps running in the background
+// until `make demo-down`. State: .lattice/demo, or $LATTICE_DEMO_DIR (the e2e test uses its own).
 //   node e2e/demo/cli.ts up|down
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import {
   closeSync,
   existsSync,
@@ -14,17 +17,27 @@ import {
   openSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { dumpYaml, loadAllYaml } from '@kubernetes/client-node';
+import { busyboxRootfs } from '../../datapath/gvisor/testing/rootfs.ts';
 import type { Cluster } from '../cluster/index.ts';
 import { downCluster, ensureCluster, exportLines, REPO_ROOT } from '../cluster/persistent.ts';
 import { freePorts } from '../cluster/ports.ts';
 import { alive, idOf, readPidFile, terminate, writePidFile } from '../cluster/proc.ts';
 import { findTools } from '../cluster/tools.ts';
 import { ensureTrustSecret, waitTcp, writeNatsConfig } from './control-plane.ts';
+import { DEMO_AGENT_IMAGE, demoSandbox, missing, type SandboxView, viewOf } from './plan.ts';
 
-const STATE = join(REPO_ROOT, '.lattice', 'demo');
+const STATE = process.env.LATTICE_DEMO_DIR
+  ? resolve(process.env.LATTICE_DEMO_DIR)
+  : join(REPO_ROOT, '.lattice', 'demo');
+const ROOTFS = join(STATE, 'agent-rootfs');
+/** how long `up` waits for the sandboxes to show everything (LATTICE_DEMO_WAIT_S overrides) */
+const WAIT_MS = Number(process.env.LATTICE_DEMO_WAIT_S ?? 150) * 1000;
 const CLUSTER_DIR = join(STATE, 'cluster');
 const OPERATOR_PID = join(STATE, 'operator.pid');
 const OPERATOR_LOG = join(STATE, 'operator.log');
@@ -74,9 +87,9 @@ async function waitHttp(url: string, ms: number): Promise<boolean> {
   return false;
 }
 
-function logTail(file: string): string {
+function logTail(file: string, lines = 15): string {
   try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-15).join('\n');
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
     return '(no log)';
   }
@@ -198,6 +211,38 @@ async function startNodeAgent(c: Cluster): Promise<void> {
   say(`node agent did not register a Node; last lines of ${AGENT_LOG}:\n${logTail(AGENT_LOG)}`);
 }
 
+/** The gVisor sample's rootfs: busybox and a stand-in `ai-agent` that tries the metadata address. */
+function prepareRootfs(): string | undefined {
+  const binary = join(ROOTFS, 'usr', 'local', 'bin', 'ai-agent');
+  if (!existsSync(binary)) {
+    rmSync(ROOTFS, { recursive: true, force: true });
+    busyboxRootfs(ROOTFS);
+    mkdirSync(join(ROOTFS, 'usr', 'local', 'bin'), { recursive: true, mode: 0o755 });
+    // No DNS inside gVisor mode (docs/gvisor.md), so addresses only. The datapath refuses this one
+    // (the sample denies 169.254.0.0/16); the agent sees the connection reset.
+    writeFileSync(
+      binary,
+      [
+        '#!/bin/sh',
+        'echo "ai-agent (demo stand-in, in gVisor) started: $*"',
+        'while true; do',
+        "  printf 'GET /latest/meta-data/ HTTP/1.0\\r\\n\\r\\n' | nc 169.254.169.254 80 > /tmp/out 2>&1",
+        '  echo "metadata 169.254.169.254:80 -> exit $? ($(wc -c < /tmp/out) bytes; refused by the datapath)"',
+        '  sleep 5',
+        'done',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+  }
+  try {
+    execFileSync('runsc', ['--version'], { stdio: 'ignore' });
+    return undefined;
+  } catch {
+    return 'runsc is not installed (Debian package runsc), so the GVisor sample cannot start its agent';
+  }
+}
+
 async function applySamples(c: Cluster): Promise<void> {
   const samples = globSync('config/samples/*.yaml', { cwd: REPO_ROOT }).sort();
   if (samples.length === 0) {
@@ -205,34 +250,138 @@ async function applySamples(c: Cluster): Promise<void> {
     return;
   }
   for (const s of samples) {
-    const r = await c.kubectl(['apply', '-n', 'default', '-f', join(REPO_ROOT, s)]);
-    say(r.code === 0 ? r.stdout.trim() : `${s} rejected: ${r.stderr.trim()}`);
+    const docs = loadAllYaml(readFileSync(join(REPO_ROOT, s), 'utf8')).map((d) =>
+      demoSandbox(d, { agentImage: DEMO_AGENT_IMAGE, rootfs: ROOTFS }),
+    );
+    const input = docs.map((d) => dumpYaml(d)).join('---\n');
+    const r = await c.kubectl(['apply', '-n', 'default', '-f', '-'], { input });
+    say(r.code === 0 ? `${s}: ${r.stdout.trim()}` : `${s} rejected: ${r.stderr.trim()}`);
   }
 }
 
-async function showSandboxes(c: Cluster, crdInstalled: boolean): Promise<void> {
+async function sandboxViews(c: Cluster): Promise<SandboxView[]> {
+  const r = await c.kubectl(['get', 'sandboxes', '-n', 'default', '-o', 'json']);
+  if (r.code !== 0) return [];
+  return (JSON.parse(r.stdout).items as Parameters<typeof viewOf>[0][]).map(viewOf);
+}
+
+/** Why the Pod of a sandbox does not run, from its container statuses (e.g. CreateContainerConfigError). */
+async function podProblems(c: Cluster, name: string): Promise<string> {
+  const r = await c.kubectl(['get', 'pod', name, '-n', 'default', '-o', 'json']);
+  if (r.code !== 0) return '';
+  const st = JSON.parse(r.stdout).status ?? {};
+  const all = [...(st.initContainerStatuses ?? []), ...(st.containerStatuses ?? [])] as {
+    name: string;
+    state?: Record<string, { reason?: string; message?: string }>;
+  }[];
+  return all
+    .flatMap((cs) =>
+      Object.entries(cs.state ?? {})
+        .filter(([k, v]) => k !== 'running' && v.reason && v.reason !== 'Completed')
+        .map(([, v]) => `container ${cs.name}: ${v.reason}${v.message ? ` (${v.message})` : ''}`),
+    )
+    .join('; ');
+}
+
+/** Waits (bounded) until every sandbox shows what the demo is about; true if they all do. */
+async function waitShowcase(c: Cluster, gvisorProblem: string | undefined): Promise<boolean> {
+  say(
+    `waiting up to ${WAIT_MS / 1000} s for every sandbox: Ready, overlay IP, a connected peer, a denied connection, and the peer fetch over the overlay`,
+  );
+  const t = Date.now();
+  let views: SandboxView[] = [];
+  while (Date.now() - t < WAIT_MS) {
+    views = await sandboxViews(c);
+    if (views.length > 0 && views.every((v) => missing(v).length === 0)) {
+      say(`all ${views.length} sandboxes show it after ${((Date.now() - t) / 1000).toFixed(1)} s`);
+      return true;
+    }
+    await new Promise((res) => setTimeout(res, 1000));
+  }
+  say(`timed out after ${WAIT_MS / 1000} s; what is missing:`);
+  for (const v of views) {
+    const m = missing(v);
+    if (m.length === 0) continue;
+    const pod = await podProblems(c, v.name);
+    const why = v.mode === 'GVisor' && gvisorProblem ? `; ${gvisorProblem}` : '';
+    console.log(`  ${v.name} (${v.mode ?? '?'}): ${m.join('; ')}${pod ? `; ${pod}` : ''}${why}`);
+  }
+  return false;
+}
+
+type AuditRecord = {
+  time: string;
+  event: string;
+  decision: string;
+  dir: string;
+  host: string;
+  port: number;
+  path: string | null;
+  rule: string | null;
+  reason: string;
+  bytesDown: number | null;
+};
+
+/** The first records of agentName's audit that show a peer fetch over the overlay and a denial. */
+async function auditHighlights(serverURL: string, agentName: string): Promise<AuditRecord[]> {
+  const deadline = Date.now() + 30_000; // the datapath streams its audit file to the bus
+  let picked: AuditRecord[] = [];
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${serverURL}/api/v1/audit/flow?agentName=${agentName}&limit=1000`);
+      const records = ((await res.json()) as { records?: AuditRecord[] }).records ?? [];
+      // a completed fetch (the first ones may fail while the peer's agent is still starting)
+      const overlay = records.find(
+        (r) => r.event === 'close' && r.path?.startsWith('overlay') && (r.bytesDown ?? 0) > 0,
+      );
+      const denied = records.find((r) => r.decision === 'deny');
+      picked = [overlay, denied].filter((r): r is AuditRecord => r !== undefined);
+      if (picked.length === 2) return picked;
+    } catch {}
+    await new Promise((res) => setTimeout(res, 1000));
+  }
+  return picked;
+}
+
+async function showSandboxes(c: Cluster, crdInstalled: boolean, gvisorProblem?: string): Promise<void> {
   if (!crdInstalled) {
     say('`kubectl get sandboxes`: the LatticeSandbox CRD is not there yet');
     return;
   }
-  // give the operator a moment to write a first status
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    const r = await c.kubectl([
-      'get',
-      'sandboxes',
-      '-A',
-      '-o',
-      'jsonpath={range .items[*]}{.status.phase}{"\\n"}{end}',
-    ]);
-    const phases = r.stdout.split('\n').slice(0, -1);
-    if (r.code === 0 && phases.length > 0 && phases.every(Boolean)) break;
-    await new Promise((res) => setTimeout(res, 500));
-  }
+  await waitShowcase(c, gvisorProblem);
   console.log('\n$ kubectl get sandboxes -A');
   const r = await c.kubectl(['get', 'sandboxes', '-A']);
   console.log((r.code === 0 ? r.stdout : r.stderr).trimEnd());
+  if (existsSync(SERVER_URL_FILE)) {
+    const serverURL = readFileSync(SERVER_URL_FILE, 'utf8');
+    const agent = 'agent-001';
+    console.log(`\n$ curl -s '${serverURL}/api/v1/audit/flow?agentName=${agent}'   # a few of its records`);
+    const picked = await auditHighlights(serverURL, agent);
+    if (picked.length === 0) console.log('(no records streamed yet)');
+    for (const a of picked)
+      console.log(
+        `${a.time}  ${a.event.padEnd(8)} ${a.decision.padEnd(5)} ${a.dir} ${a.host}:${a.port}` +
+          `  path=${a.path ?? '-'}  rule=${a.rule ?? '-'}  reason=${a.reason}` +
+          (a.bytesDown !== null ? `  bytesDown=${a.bytesDown}` : ''),
+      );
+  }
+  const log = agentLogFile('agent-001');
+  if (log) {
+    console.log(`\n$ tail -n 2 ${log}   # the demo agent's own view`);
+    console.log(logTail(log, 2));
+  }
   console.log();
+}
+
+/** The log file of a sandbox's agent container, in the state dir of the demo's node agent. */
+function agentLogFile(name: string): string | undefined {
+  const ours = readPidFile(AGENT_PID)?.pid;
+  for (const pidFile of globSync(join(tmpdir(), 'lattice-node-agent-*', 'agent.pid'))) {
+    if (readPidFile(pidFile)?.pid !== ours) continue;
+    const logs = globSync(join(dirname(pidFile), 'pods', `default_${name}_*`, 'logs', 'agent.log'));
+    return logs.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  }
+  return undefined;
 }
 
 async function up(): Promise<void> {
@@ -247,9 +396,11 @@ async function up(): Promise<void> {
   const crdInstalled = await installCrds(cluster);
   await startNodeAgent(cluster);
   if (crdInstalled) await startOperator(cluster);
+  const gvisorProblem = prepareRootfs();
+  if (gvisorProblem) say(`GVisor sample: ${gvisorProblem}`);
   if (crdInstalled) await applySamples(cluster);
-  await showSandboxes(cluster, crdInstalled);
-  say('stop everything with: make demo-down');
+  await showSandboxes(cluster, crdInstalled, gvisorProblem);
+  say(`up in ${((Date.now() - t) / 1000).toFixed(1)} s; stop everything with: make demo-down`);
   console.log(`export LATTICE_NATS_URL=${cluster.natsURL}`);
   for (const line of exportLines(cluster)) console.log(line);
   if (existsSync(SERVER_URL_FILE))

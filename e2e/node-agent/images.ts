@@ -20,6 +20,12 @@ export const DEFAULT_IMAGE_RULES: ImageRule[] = [
     what: 'the datapath CLI (datapath/cli/main.ts)',
   },
   {
+    // the demo agent `make demo` runs in the samples' agent container (e2e/demo/agent.ts)
+    repository: /(^|\/)lattice(-sandbox)?\/demo-agent$/,
+    entrypoint: ['node', join(REPO_ROOT, 'e2e', 'demo', 'agent.ts')],
+    what: 'the demo agent (e2e/demo/agent.ts)',
+  },
+  {
     // a plain Node image: the container's command says what to run (`node server.js`, `node -e ...`)
     repository: /(^|\/)(lattice(-sandbox)?\/)?node$/,
     entrypoint: ['node'],

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
-import { launchScript, quote } from './launch.ts';
+import { launchScript, mountOrder, quote } from './launch.ts';
 
 test('quoting survives any argument, checked by a real shell', () => {
   const nasty = `it's $(rm -rf /) "x" \\ ; \`id\``;
@@ -29,4 +29,23 @@ test('mounts come first, then the user switch keeps the parent-death signal', ()
 test('without a user the program is exec-ed directly', () => {
   const s = launchScript({ mounts: [], workingDir: '/w', groups: [], argv: ['a b'] });
   assert.equal(s.split('\n').at(-1), "exec 'a b'");
+});
+
+test('a volume mounted on /tmp is mounted after the volumes whose sources it would hide', () => {
+  const v = (name: string, target: string) => ({
+    source: `/tmp/lattice-node-agent-x/pods/p/volumes/${name}`,
+    target,
+    readOnly: false,
+  });
+  const order = mountOrder([v('state', '/etc/lattice'), v('tmp', '/tmp'), v('netns', '/run/netns')]);
+  assert.deepEqual(
+    order.map((m) => m.target),
+    ['/etc/lattice', '/run/netns', '/tmp'],
+  );
+  // a mount on /tmpfoo hides nothing under /tmp; order kept
+  const kept = mountOrder([v('a', '/tmpfoo'), v('b', '/b')]);
+  assert.deepEqual(
+    kept.map((m) => m.target),
+    ['/tmpfoo', '/b'],
+  );
 });

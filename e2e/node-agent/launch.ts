@@ -22,9 +22,21 @@ export function quote(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
+/**
+ * The mounts in an order where none hides the source of a later one: the volumes live under the
+ * agent's state dir in $TMPDIR, so a volume mounted on /tmp before the others would hide their
+ * sources ("special device ... does not exist"). Mounts that hide another's source go last.
+ */
+export function mountOrder(mounts: Mount[]): Mount[] {
+  const under = (path: string, dir: string) =>
+    path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+  const hidesOther = (a: Mount) => mounts.some((b) => b !== a && under(b.source, a.target));
+  return [...mounts.filter((m) => !hidesOther(m)), ...mounts.filter(hidesOther)];
+}
+
 export function launchScript(p: LaunchPlan): string {
   const lines = ['set -e'];
-  for (const m of p.mounts) {
+  for (const m of mountOrder(p.mounts)) {
     lines.push(`mkdir -p ${quote(m.target)}`);
     lines.push(`mount --bind ${quote(m.source)} ${quote(m.target)}`);
     if (m.readOnly) lines.push(`mount -o remount,bind,ro ${quote(m.target)}`);
