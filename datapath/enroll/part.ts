@@ -89,6 +89,7 @@ export async function startEnrolled(dp: Datapath): Promise<RunningPart | undefin
     send: (p) => {
       device.send(p);
     },
+    sendCopies: true, // the device encrypts into its own buffers
     tcp: OVERLAY_TCP,
   });
   device.onPacket((p) => runtime.receive(Buffer.from(p.buffer, p.byteOffset, p.byteLength)));

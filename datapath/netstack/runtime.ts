@@ -10,6 +10,8 @@ import { TcpStream } from './tcp/stream.ts';
 export interface RuntimeOptions {
   addresses: Uint8Array[];
   send: (packet: Buffer) => void;
+  /** `send` copies what it keeps (the WireGuard device does): see NetstackOptions.outputCopies. */
+  sendCopies?: boolean;
   mtu?: number;
   tcp?: NetstackOptions['tcp'];
   /** Timer granularity: how often due timers are checked while connections exist. */
@@ -30,6 +32,7 @@ export class NetstackRuntime {
     this.stack = new Netstack({
       addresses: opts.addresses,
       output: opts.send,
+      outputCopies: opts.sendCopies,
       now: () => performance.now(),
       randomBytes: pooledRandomBytes,
       mtu: opts.mtu,

@@ -34,8 +34,17 @@ import { buildUdpPacket, parseUdp } from './udp/datagram.ts';
 export interface NetstackOptions {
   /** Our addresses (4 or 16 bytes each). Packets to other addresses are dropped ('not-for-us'). */
   addresses: Uint8Array[];
-  /** Every packet the stack sends, a whole IP packet; the stack does not touch it afterwards. */
+  /**
+   * Every packet the stack sends, a whole IP packet; the stack does not touch it afterwards —
+   * unless `outputCopies` is set.
+   */
   output: (packet: Buffer) => void;
+  /**
+   * `output` is done with a packet when it returns (it copies what it keeps, as the WireGuard device
+   * does when it encrypts). The stack then builds TCP segments in one reused buffer instead of
+   * allocating one per packet (garbage that was ~6 % of an upload's CPU profile).
+   */
+  outputCopies?: boolean;
   /** Milliseconds, monotonic. */
   now: () => number;
   /** Cryptographic randomness (ISN key, timestamp offsets, ephemeral ports). */
@@ -514,7 +523,11 @@ export class Netstack {
     const ipHl = ipHeaderLength(src);
     const tl = tcpHeaderLength(h);
     const plen = payload === null ? 0 : payload.length;
-    const buf = Buffer.allocUnsafe(ipHl + tl + plen);
+    const len = ipHl + tl + plen;
+    // The scratch buffer only when nothing is using it (output could, in principle, re-enter).
+    const reuse = this.opts.outputCopies === true && !this.scratchBusy;
+    if (reuse && this.scratch.length < len) this.scratch = Buffer.allocUnsafe(Math.max(len, 2048));
+    const buf = reuse ? this.scratch.subarray(0, len) : Buffer.allocUnsafe(len);
     this.ipId = (this.ipId + 1) & 0xffff;
     writeIpHeader(buf, {
       src,
@@ -525,8 +538,20 @@ export class Netstack {
     });
     writeTcpSegment(buf, ipHl, h, payload, src, dst);
     this.counters.tcpSegmentsOut++;
-    this.send(buf);
+    if (!reuse) {
+      this.send(buf);
+      return;
+    }
+    this.scratchBusy = true;
+    try {
+      this.send(buf);
+    } finally {
+      this.scratchBusy = false;
+    }
   }
+
+  private scratch: Buffer = Buffer.alloc(0);
+  private scratchBusy = false;
 
   private send(packet: Buffer): void {
     this.counters.packetsOut++;

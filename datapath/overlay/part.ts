@@ -58,6 +58,7 @@ export async function startOverlay(dp: Datapath): Promise<RunningPart | undefine
     send: (p) => {
       device.send(p);
     },
+    sendCopies: true, // the device encrypts into its own buffers
     tcp: OVERLAY_TCP,
   });
   device.onPacket((p) => runtime.receive(Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
