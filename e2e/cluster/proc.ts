@@ -1,7 +1,7 @@
 // Process identity for crash safety. A pid file holds "PID STARTTIME" (the kernel's start time
 // of that pid, /proc/PID/stat field 22), so a pid the kernel reused for an unrelated process is
 // never mistaken for ours and never killed.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 export interface ProcId {
   pid: number;
@@ -81,4 +81,21 @@ export async function terminate(id: ProcId, graceMs: number): Promise<void> {
   if (await waitGone(id, graceMs)) return;
   signal(id, 'SIGKILL');
   await waitGone(id, 5_000);
+}
+
+/** pid and all its descendants (parents from /proc/<pid>/stat), each with its start time. */
+export function descendants(root: number): ProcId[] {
+  const parent = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const pids = [root];
+  for (let i = 0; i < pids.length; i++) for (const [c, p] of parent) if (p === pids[i]) pids.push(c);
+  return pids.map(idOf).filter((id): id is ProcId => id !== undefined);
 }

@@ -348,7 +348,8 @@ async function showSandboxes(c: Cluster, crdInstalled: boolean, gvisorProblem?: 
     say('`kubectl get sandboxes`: the LatticeSandbox CRD is not there yet');
     return;
   }
-  await waitShowcase(c, gvisorProblem);
+  // a demo that does not show what it should fails (`make demo` exits non-zero), after printing
+  if (!(await waitShowcase(c, gvisorProblem))) process.exitCode = 1;
   console.log('\n$ kubectl get sandboxes -A');
   const r = await c.kubectl(['get', 'sandboxes', '-A']);
   console.log((r.code === 0 ? r.stdout : r.stderr).trimEnd());
