@@ -214,6 +214,13 @@ async function startNodeAgent(c: Cluster): Promise<void> {
 /** The gVisor sample's rootfs: busybox and a stand-in `ai-agent` that tries the metadata address. */
 function prepareRootfs(): string | undefined {
   const binary = join(ROOTFS, 'usr', 'local', 'bin', 'ai-agent');
+  const missingTools = [
+    ['runsc', 'runsc'],
+    ['socat', 'socat'],
+    ['busybox', 'busybox'],
+  ].filter(([cmd]) => !onPath(cmd));
+  if (missingTools.length > 0)
+    return `${missingTools.map(([c]) => c).join(', ')} not installed (Debian packages ${missingTools.map(([, p]) => p).join(', ')}; .ci/run installs them), so the GVisor sample cannot run its agent`;
   if (!existsSync(binary)) {
     rmSync(ROOTFS, { recursive: true, force: true });
     busyboxRootfs(ROOTFS);
@@ -235,11 +242,15 @@ function prepareRootfs(): string | undefined {
       { mode: 0o755 },
     );
   }
+  return undefined;
+}
+
+function onPath(cmd: string): boolean {
   try {
-    execFileSync('runsc', ['--version'], { stdio: 'ignore' });
-    return undefined;
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
   } catch {
-    return 'runsc is not installed (Debian package runsc), so the GVisor sample cannot start its agent';
+    return false;
   }
 }
 

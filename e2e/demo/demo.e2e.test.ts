@@ -15,7 +15,7 @@ import { alive, descendants, type ProcId, readPidFile } from '../cluster/proc.ts
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, 'cli.ts');
 const dir = mkdtempSync(join(tmpdir(), 'lattice-demo-e2e-'));
-const env: NodeJS.ProcessEnv = { ...process.env, LATTICE_DEMO_DIR: dir, LATTICE_DEMO_WAIT_S: '120' };
+const env: NodeJS.ProcessEnv = { ...process.env, LATTICE_DEMO_DIR: dir, LATTICE_DEMO_WAIT_S: '100' };
 delete env.LATTICE_CLUSTER_DIR;
 delete env.KUBECONFIG;
 let downDone = false;
@@ -29,9 +29,9 @@ after(async () => {
 });
 
 test('make demo: Ready sandboxes talking over the overlay, a denial audited, down leaves nothing', {
-  timeout: 240_000,
+  timeout: 180_000,
 }, async () => {
-  const up = await cli('up', 170_000).catch((e) => {
+  const up = await cli('up', 150_000).catch((e) => {
     throw new Error(`demo up failed: ${e.message}\n${e.stdout ?? ''}`);
   });
   const out = up.stdout;
@@ -119,7 +119,7 @@ test('make demo: Ready sandboxes talking over the overlay, a denial audited, dow
     .filter((id): id is ProcId => id !== undefined);
   const procs = roots.flatMap((r) => descendants(r.pid));
   assert.ok(procs.length >= 10, `demo processes found: ${procs.length}`);
-  await cli('down', 90_000);
+  await cli('down', 25_000);
   downDone = true;
   const left = procs.filter(alive);
   assert.deepEqual(left, [], 'no process of the demo is left');
