@@ -3,7 +3,8 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 CACHE ?= $(HOME)/.cache/lattice
 
-.PHONY: help deps tools test test-unit lint format typecheck bench demo demo-down cluster-up cluster-down crds clean
+
+.PHONY: help system-packages deps tools test test-unit lint format typecheck bench demo demo-down cluster-up cluster-down crds clean
 
 help:
 	@echo "make demo        local control plane + operator + sample sandboxes, then their status"
@@ -20,7 +21,11 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 deps: node_modules/.package-lock.json
 
-tools:
+# Debian packages the tests, demo and benchmarks run (installs only what is missing).
+system-packages:
+	bash e2e/setup/system-packages.sh
+
+tools: system-packages
 	bash e2e/cluster/build-tools.sh all
 
 test: deps tools
@@ -47,7 +52,7 @@ cluster-up: deps tools
 cluster-down: deps
 	@node e2e/cluster/cli.ts down
 
-demo: deps tools
+demo: system-packages deps tools
 	@node e2e/demo/cli.ts up
 
 demo-down: deps
