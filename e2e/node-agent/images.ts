@@ -3,6 +3,8 @@
 import { join } from 'node:path';
 
 export const REPO_ROOT = join(import.meta.dirname, '..', '..');
+/** Where a container sees REPO_ROOT (bind-mounted there first, so no volume can hide it). */
+export const IMAGE_ROOT = '/run/lattice-e2e-image';
 
 export interface ImageRule {
   /** matches the image's repository (the reference without tag or digest) */

@@ -49,3 +49,25 @@ test('a volume mounted on /tmp is mounted after the volumes whose sources it wou
     ['/tmpfoo', '/b'],
   );
 });
+
+test('the repository is mounted at the image path before any volume, and the argv points there', () => {
+  const script = launchScript({
+    image: { source: '/tmp/ci/checkout', target: '/run/lattice-e2e-image' },
+    mounts: [{ source: '/tmp/agent/vol/tmp', target: '/tmp', readOnly: false }],
+    workingDir: '/',
+    groups: [],
+    argv: [
+      '/tmp/ci/checkout/node_modules/node/bin/node',
+      '/tmp/ci/checkout/datapath/cli/main.ts',
+      '/tmp/ci/checkoutx',
+    ],
+  });
+  const lines = script.split('\n');
+  const image = lines.indexOf(`mount --bind '/tmp/ci/checkout' '/run/lattice-e2e-image'`);
+  const tmp = lines.indexOf(`mount --bind '/tmp/agent/vol/tmp' '/tmp'`);
+  assert.ok(image > 0 && tmp > image, script);
+  assert.equal(
+    lines.at(-1),
+    `exec '/run/lattice-e2e-image/node_modules/node/bin/node' '/run/lattice-e2e-image/datapath/cli/main.ts' '/tmp/ci/checkoutx'`,
+  );
+});

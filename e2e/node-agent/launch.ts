@@ -10,6 +10,13 @@ export interface Mount {
 }
 
 export interface LaunchPlan {
+  /**
+   * The "image": this repository (our entry points and the Node that runs them), bind-mounted at a
+   * fixed path before the volumes, and the argv rewritten to it. Without it a volume mounted over a
+   * directory that holds the checkout (an emptyDir at /tmp while the repository is cloned under /tmp)
+   * would hide the program itself.
+   */
+  image?: { source: string; target: string };
   mounts: Mount[];
   workingDir: string;
   uid?: number;
@@ -36,6 +43,15 @@ export function mountOrder(mounts: Mount[]): Mount[] {
 
 export function launchScript(p: LaunchPlan): string {
   const lines = ['set -e'];
+  let argv = p.argv;
+  if (p.image) {
+    const { source, target } = p.image;
+    lines.push(`mkdir -p ${quote(target)}`);
+    lines.push(`mount --bind ${quote(source)} ${quote(target)}`);
+    argv = argv.map((a) =>
+      a === source || a.startsWith(`${source}/`) ? target + a.slice(source.length) : a,
+    );
+  }
   for (const m of mountOrder(p.mounts)) {
     lines.push(`mkdir -p ${quote(m.target)}`);
     lines.push(`mount --bind ${quote(m.source)} ${quote(m.target)}`);
@@ -52,6 +68,6 @@ export function launchScript(p: LaunchPlan): string {
     // changing credentials clears the parent-death signal; keep it so the process dies with the agent
     user.push('--pdeathsig=keep', '--');
   }
-  lines.push(`exec ${[...user, ...p.argv.map(quote)].join(' ')}`);
+  lines.push(`exec ${[...user, ...argv.map(quote)].join(' ')}`);
   return lines.join('\n');
 }

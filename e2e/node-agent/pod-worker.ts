@@ -11,7 +11,7 @@ import type { KubeClient } from '../../operator/runtime/kube.ts';
 import type { Logger } from '../../operator/runtime/log.ts';
 import { type ContainerHost, ContainerRunner } from './container.ts';
 import { ContainerConfigError, expand, type Lookups, resolveEnv } from './env.ts';
-import { containerArgv, type ImageRule } from './images.ts';
+import { containerArgv, IMAGE_ROOT, type ImageRule, REPO_ROOT } from './images.ts';
 import type { PodIpPool } from './ipam.ts';
 import { launchScript, type Mount } from './launch.ts';
 import { createPodNetwork, deletePodNetwork, type PodNet } from './network.ts';
@@ -174,6 +174,7 @@ export class PodWorker {
     const csc = c.securityContext;
     const groups = [...(psc?.fsGroup !== undefined ? [psc.fsGroup] : []), ...(psc?.supplementalGroups ?? [])];
     const script = launchScript({
+      image: { source: REPO_ROOT, target: IMAGE_ROOT },
       mounts,
       workingDir: c.workingDir ?? '/',
       uid: csc?.runAsUser ?? psc?.runAsUser,
