@@ -1,22 +1,11 @@
 // The netmap a datapath has applied, and the peer changes a new one implies. Pure. Older maps
 // (by version) are ignored, so a late message from the bus cannot undo a newer poll result.
 
-export interface NetmapPeer {
-  name: string;
-  namespace?: string;
-  publicKey: string;
-  overlayIP?: string;
-  endpoint?: string;
-  allowedIPs: string[];
-}
+// The wire format (Netmap, NetmapPeer, Revocation) is the control plane's, defined once in
+// operator/controlplane/netmap.ts; this module only validates and applies it.
+import type { Netmap, NetmapPeer, Revocation } from '../../operator/controlplane/netmap.ts';
 
-export interface Netmap {
-  type: 'netmap';
-  version: number;
-  self: { namespace: string; name: string; overlayIP: string };
-  networkCIDR: string;
-  peers: NetmapPeer[];
-}
+export type { Netmap, NetmapPeer };
 
 export interface NetmapChange {
   add: NetmapPeer[];
@@ -24,7 +13,8 @@ export interface NetmapChange {
   remove: NetmapPeer[];
 }
 
-export type BusMessage = Netmap | { type: 'revoked'; version: number; reason: string; uid?: string };
+/** What the bus carries. A revocation without a uid is accepted too (it then applies whatever our UID). */
+export type BusMessage = Netmap | (Omit<Revocation, 'uid'> & { uid?: string });
 
 export class NetmapError extends Error {
   override name = 'NetmapError';
