@@ -1,6 +1,8 @@
 // HTTP client of the control plane for the datapath: enrollment, the netmap poll and credential
 // renewal. Errors are classified so the caller knows whether retrying can help.
 import { fromSeed } from '@nats-io/nkeys';
+import type { EnrollRequest } from '../../operator/controlplane/enroll-request.ts';
+import type { EnrollResponse } from '../../operator/controlplane/enrollment.ts';
 import { signRequest } from '../../operator/controlplane/request-auth.ts';
 
 export type ControlPlaneErrorKind =
@@ -22,29 +24,11 @@ export class ControlPlaneError extends Error {
   }
 }
 
-export interface EnrollRequestBody {
-  name: string;
-  namespace: string;
-  token: string;
-  publicKey: string;
-  busPublicKey: string;
-  wgPort?: number;
-}
+/** What the datapath sends: the control plane's EnrollRequest, always with a bus key of its own. */
+export type EnrollRequestBody = EnrollRequest & { busPublicKey: string };
 
-/** The 200 body of POST /api/v1/enroll (operator/controlplane/enrollment.ts EnrollResponse). */
-export interface EnrollResult {
-  sandbox: { namespace: string; name: string; uid: string; agentName: string };
-  overlayIP: string;
-  networkCIDR: string;
-  credential: { type: string; jwt: string; publicKey: string; expiresAt: string };
-  bus: {
-    url: string;
-    inboxPrefix: string;
-    subjects: { netmap: string; audit: string; heartbeat: string };
-    auditStream: string;
-  };
-  enrolledAt: string;
-}
+/** The 200 body of POST /api/v1/enroll, as the control plane defines it. */
+export type EnrollResult = EnrollResponse;
 
 async function call(url: string, init: RequestInit, timeoutMs: number): Promise<unknown> {
   let res: Response;
