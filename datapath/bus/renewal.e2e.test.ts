@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { freePorts } from '../../e2e/cluster/ports.ts';
+import { eventually } from '../../e2e/testing/eventually.ts';
 import { ControlPlane } from '../../operator/controlplane/control-plane.ts';
 import { decodeJwt } from '../../operator/controlplane/nats-jwt.ts';
 import { generateTrustSeeds, loadTrust } from '../../operator/controlplane/nats-trust.ts';
@@ -18,7 +19,7 @@ import {
   sandbox,
 } from '../../operator/controlplane/testing/fixtures.ts';
 import { type OperatorNats, startOperatorNats } from '../../operator/controlplane/testing/operator-nats.ts';
-import { eventually, type RunningDatapath, startDatapath } from '../cli/harness.ts';
+import { type RunningDatapath, startDatapath } from '../cli/harness.ts';
 import { readCredentials } from '../enroll/credentials.ts';
 
 const LIFETIME_MS = 9_000;
@@ -89,9 +90,9 @@ test('a short-lived bus credential is renewed before it expires and the datapath
   assert.ok(st.enrollment.credentialRenewals >= 1);
   const since = Date.now();
   await eventually(
+    'a heartbeat after expiry of the first credential',
     () => ((cp.presence.lastSeen.get(`${ns}/renewer`) ?? 0) > since ? true : undefined),
     15_000,
-    'a heartbeat after expiry of the first credential',
   );
   assert.equal(st.bus.state, 'connected');
 });

@@ -9,15 +9,8 @@ import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import {
-  cleanupDir,
-  eventually,
-  readAudit,
-  run,
-  socks5Connect,
-  startDatapath,
-  tcpServer,
-} from './harness.ts';
+import { eventually } from '../../e2e/testing/eventually.ts';
+import { cleanupDir, readAudit, run, socks5Connect, startDatapath, tcpServer } from './harness.ts';
 
 const MAIN = new URL('./main.ts', import.meta.url).pathname;
 const cleanups: (() => unknown)[] = [];
@@ -94,10 +87,14 @@ describe('health port', () => {
       after.egress.recentDenials.map((d) => [d.dst, d.rule, d.count]),
       [[`127.0.0.1:${port + 1}`, 'default', 1]],
     );
-    const metrics = await eventually(async () => {
-      const m = await (await fetch(`${base}/metrics`)).text();
-      return /lattice_bytes_total\{direction="up"\} 4/.test(m) ? m : undefined;
-    });
+    const metrics = await eventually(
+      'the bytes in /metrics',
+      async () => {
+        const m = await (await fetch(`${base}/metrics`)).text();
+        return /lattice_bytes_total\{direction="up"\} 4/.test(m) ? m : undefined;
+      },
+      5000,
+    );
     assert.match(
       metrics,
       new RegExp(
@@ -146,7 +143,11 @@ test('dial timeout: 0x06, close record reason timeout', async () => {
   const { code, sock } = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port });
   sock.destroy();
   assert.equal(code, 0x06);
-  const rec = await eventually(() => readAudit(dp.auditPath).find((r) => r.event === 'close'));
+  const rec = await eventually(
+    'a close record',
+    () => readAudit(dp.auditPath).find((r) => r.event === 'close'),
+    5000,
+  );
   assert.equal(rec.reason, 'timeout');
   assert.equal(rec.reply, 6);
 });
@@ -229,8 +230,10 @@ describe('policy replaced at run time', () => {
     assert.equal(ok.status, 200, await ok.clone().text());
     await closedBy(ca.sock);
     assert.equal(await roundTrip(cb.sock, 'b1'), 'b1', 'connections the new policy allows stay open');
-    const rec = await eventually(() =>
-      readAudit(dp.auditPath).find((r) => r.event === 'close' && r.port === a),
+    const rec = await eventually(
+      'the close record of the revoked connection',
+      () => readAudit(dp.auditPath).find((r) => r.event === 'close' && r.port === a),
+      5000,
     );
     assert.equal(rec.reason, 'policy-revoked');
     const again = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port: a });
@@ -258,12 +261,9 @@ describe('policy replaced at run time', () => {
     assert.ok(status.egress.reloads >= 1);
     assert.deepEqual(status.egress.rules, []);
     await eventually(
-      () =>
-        /"msg":"policy replaced","source":"config file [^"]+ \(SIGHUP\)"/.test(dp.stderr())
-          ? true
-          : undefined,
-      5000,
       'the SIGHUP reload in the log',
+      () => /"msg":"policy replaced","source":"config file [^"]+ \(SIGHUP\)"/.test(dp.stderr()),
+      5000,
     );
   });
 });
@@ -286,7 +286,11 @@ test('a config file updated the way the kubelet updates a projected volume is ap
   assert.equal(c.code, 0);
   version(2, { egress: { defaultAction: 'Deny', rules: [] } });
   await closedBy(c.sock);
-  const rec = await eventually(() => readAudit(dp.auditPath).find((r) => r.event === 'close'));
+  const rec = await eventually(
+    'a close record',
+    () => readAudit(dp.auditPath).find((r) => r.event === 'close'),
+    5000,
+  );
   assert.equal(rec.reason, 'policy-revoked');
   const status = (await (await fetch(`http://127.0.0.1:${dp.health.port}/status`)).json()) as {
     egress: { rules: string[]; lastReload: { source: string } };
@@ -301,7 +305,11 @@ test('an idle relayed connection is closed after --idle-timeout and audited as i
   const c = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port });
   assert.equal(await roundTrip(c.sock, 'x'), 'x');
   await closedBy(c.sock);
-  const rec = await eventually(() => readAudit(dp.auditPath).find((r) => r.event === 'close'));
+  const rec = await eventually(
+    'a close record',
+    () => readAudit(dp.auditPath).find((r) => r.event === 'close'),
+    5000,
+  );
   assert.equal(rec.reason, 'idle-timeout');
   assert.equal(rec.bytesUp, 1);
 });
@@ -320,16 +328,24 @@ test('a rule that expires closes the connections it allowed, as policy-revoked',
     JSON.stringify({ egress: { rules: [{ cidr: '127.0.0.1/32', ports: [String(port)], expiresAt }] } }),
   );
   dp.proc.kill('SIGHUP');
-  await eventually(async () => {
-    const st = (await (await fetch(`http://127.0.0.1:${dp.health.port}/status`)).json()) as {
-      egress: { reloads: number };
-    };
-    return st.egress.reloads >= 1 ? true : undefined;
-  });
+  await eventually(
+    'a policy reload',
+    async () => {
+      const st = (await (await fetch(`http://127.0.0.1:${dp.health.port}/status`)).json()) as {
+        egress: { reloads: number };
+      };
+      return st.egress.reloads >= 1 ? true : undefined;
+    },
+    5000,
+  );
   const c = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port });
   assert.equal(c.code, 0);
   await closedBy(c.sock);
-  const rec = await eventually(() => readAudit(dp.auditPath).find((r) => r.event === 'close'));
+  const rec = await eventually(
+    'a close record',
+    () => readAudit(dp.auditPath).find((r) => r.event === 'close'),
+    5000,
+  );
   assert.equal(rec.reason, 'policy-revoked');
   const again = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port });
   again.sock.destroy();
@@ -359,10 +375,14 @@ test('forwards: allowFrom admits matching peers, others are refused; both audite
   no.on('error', () => {});
   no.write('x');
   await closedBy(no);
-  const recs = await eventually(() => {
-    const r = readAudit(dp.auditPath).filter((x) => x.dir === 'ingress');
-    return r.some((x) => x.event === 'close') && r.some((x) => x.decision === 'deny') ? r : undefined;
-  });
+  const recs = await eventually(
+    'ingress close and deny records',
+    () => {
+      const r = readAudit(dp.auditPath).filter((x) => x.dir === 'ingress');
+      return r.some((x) => x.event === 'close') && r.some((x) => x.decision === 'deny') ? r : undefined;
+    },
+    5000,
+  );
   const close = recs.find((x) => x.event === 'close')!;
   assert.equal(close.bytesUp, 11);
   assert.equal(close.bytesDown, 11);
@@ -394,8 +414,10 @@ describe('graceful lifecycle', () => {
     cleanups.push(() => cleanupDir(dp.dir));
     const c = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port });
     dp.proc.kill('SIGTERM');
-    await eventually(async () =>
-      (await fetch(`http://127.0.0.1:${dp.health.port}/readyz`)).status === 503 ? true : undefined,
+    await eventually(
+      'readyz 503 while draining',
+      async () => (await fetch(`http://127.0.0.1:${dp.health.port}/readyz`)).status === 503,
+      5000,
     );
     const refused = createConnection(dp.proxy.port, '127.0.0.1');
     const err = await new Promise<string>((r) => {
@@ -436,7 +458,11 @@ describe('graceful lifecycle', () => {
     ]);
     cleanups.push(() => cleanupDir(dp.dir));
     const pending = socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port });
-    await eventually(() => readAudit(dp.auditPath).find((r) => r.event === 'decision'));
+    await eventually(
+      'a decision record',
+      () => readAudit(dp.auditPath).find((r) => r.event === 'decision'),
+      5000,
+    );
     dp.proc.kill('SIGTERM');
     const { code, sock } = await pending;
     sock.destroy();
@@ -451,8 +477,10 @@ describe('graceful lifecycle', () => {
     cleanups.push(() => cleanupDir(dp.dir));
     const c = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port });
     dp.proc.kill('SIGTERM');
-    await eventually(async () =>
-      (await fetch(`http://127.0.0.1:${dp.health.port}/readyz`)).status === 503 ? true : undefined,
+    await eventually(
+      'readyz 503 while draining',
+      async () => (await fetch(`http://127.0.0.1:${dp.health.port}/readyz`)).status === 503,
+      5000,
     );
     dp.proc.kill('SIGINT');
     assert.equal(await dp.exited, 2);

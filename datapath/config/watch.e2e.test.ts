@@ -9,7 +9,8 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { cleanupDir, eventually, run, startDatapath } from '../cli/harness.ts';
+import { eventually } from '../../e2e/testing/eventually.ts';
+import { cleanupDir, run, startDatapath } from '../cli/harness.ts';
 
 const cleanups: (() => unknown)[] = [];
 after(async () => {
@@ -68,12 +69,12 @@ test('policy follows the projected --config file; a bad version keeps the policy
 
   publish(doc([]));
   const denied = await eventually(
+    'curl denied after the swap',
     async () => {
       const r = await curl();
       return r.code !== 0 ? r : undefined;
     },
     10_000,
-    'curl denied after the swap',
   );
   assert.match(denied.stderr, /403/);
   const afterDeny = await status();
@@ -84,12 +85,12 @@ test('policy follows the projected --config file; a bad version keeps the policy
   // a version with an allow rule for the web server and a broken rule: nothing of it applies
   publish(doc([{ cidr: '127.0.0.1/32', ports: [String(port)] }, { cidr: '300.1.2.3/8' }]));
   const rejected = await eventually(
+    'the bad version rejected',
     async () => {
       const s = await status();
       return s.egress.lastReload?.ok === false ? s : undefined;
     },
     10_000,
-    'the bad version rejected',
   );
   assert.match(rejected.egress.lastReload!.error!, /300\.1\.2\.3/);
   assert.equal(rejected.egress.generation, afterDeny.egress.generation, 'policy not replaced');
@@ -101,6 +102,7 @@ test('policy follows the projected --config file; a bad version keeps the policy
   // a non-JSON/YAML document too
   publish('{"egress": ');
   await eventually(
+    'the unparsable version rejected',
     async () => {
       const s = await status();
       return s.egress.lastReload?.ok === false && /valid/.test(s.egress.lastReload.error ?? '')
@@ -108,18 +110,17 @@ test('policy follows the projected --config file; a bad version keeps the policy
         : undefined;
     },
     10_000,
-    'the unparsable version rejected',
   );
   assert.notEqual((await curl()).code, 0);
 
   publish(allowWeb);
   const back = await eventually(
+    'curl allowed again',
     async () => {
       const r = await curl();
       return r.code === 0 ? r : undefined;
     },
     10_000,
-    'curl allowed again',
   );
   assert.equal(back.stdout, 'hello from web');
   assert.equal(await dp.stop(), 0);

@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { credsAuthenticator } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { freePorts } from '../../e2e/cluster/ports.ts';
+import { eventually } from '../../e2e/testing/eventually.ts';
 import { ControlPlane } from '../../operator/controlplane/control-plane.ts';
 import { formatCreds } from '../../operator/controlplane/nats-jwt.ts';
 import { generateTrustSeeds, loadTrust } from '../../operator/controlplane/nats-trust.ts';
@@ -29,7 +30,7 @@ import {
 } from '../../operator/controlplane/testing/fixtures.ts';
 import { type OperatorNats, startOperatorNats } from '../../operator/controlplane/testing/operator-nats.ts';
 import { ANNOTATION } from '../../operator/controlplane/token-secret.ts';
-import { eventually, type RunningDatapath, startDatapath } from '../cli/harness.ts';
+import { type RunningDatapath, startDatapath } from '../cli/harness.ts';
 import { readCredentials } from './credentials.ts';
 
 const run = promisify(execFile);
@@ -180,42 +181,42 @@ test('two enrolled datapaths reach each other through the overlay; a deleted pee
   assert.equal(credA.overlayIP, sa.enrollment.overlayIP);
 
   await eventually(
+    'alpha to get beta in its netmap',
     async () => ((await status(a.dp)).overlay.peers.length === 1 ? true : undefined),
     10_000,
-    'alpha to get beta in its netmap',
   );
   const res = await eventually(
+    "alpha to reach beta's forward over the overlay",
     async () => {
       const r = await curlVia(a.dp, `http://${sb.enrollment.overlayIP}:${fwd}/`);
       return r.body.startsWith('hello from') ? r : undefined;
     },
     20_000,
-    "alpha to reach beta's forward over the overlay",
   );
   assert.match(res.body, new RegExp(`hello from ${sb.enrollment.overlayIP.replaceAll('.', '\\.')}:${fwd}`));
   // The close record (written when curl's connection ends) names the path the connection took.
   await eventually(
+    'an audit record naming the overlay peer',
     () => (readFileSync(a.auditPath, 'utf8').includes('"path":"overlay:beta"') ? true : undefined),
     5000,
-    'an audit record naming the overlay peer',
   );
 
   const t0 = Date.now();
   await cp.revoke({ namespace: ns, name: 'beta', uid: B.uid, agentName: 'beta' });
   await eventually(
+    'beta removed from alpha within 5 s',
     async () => ((await status(a.dp)).overlay.peers.length === 0 ? true : undefined),
     5000,
-    'beta removed from alpha within 5 s',
   );
   const took = Date.now() - t0;
   assert.ok(took <= 5000, `took ${took} ms`);
   const sbAfter = await eventually(
+    'beta to learn it was revoked',
     async () => {
       const s = await status(b.dp);
       return s.enrollment.state === 'revoked' || s.enrollment.state === 'rejected' ? s : undefined;
     },
     10_000,
-    'beta to learn it was revoked',
   );
   assert.equal(sbAfter.ready.ready, false, 'a revoked datapath is not ready');
   console.log(`# peer removal reached the other datapath in ${took} ms`);
@@ -287,9 +288,9 @@ test('NATS stopped for 30 s while traffic flows: proxying goes on, and afterward
   const localSeqs = local.map((l) => JSON.parse(l).seq as number);
   const last = Math.max(...localSeqs);
   await eventually(
+    'the streamer to catch up',
     async () => (((await status(dp)).bus.audit.acknowledgedSeq ?? 0) >= last ? true : undefined),
     30_000,
-    'the streamer to catch up',
   );
 
   // Records are identified by their hash: alpha's earlier runs (before the re-enrollment) wrote
@@ -303,6 +304,7 @@ test('NATS stopped for 30 s while traffic flows: proxying goes on, and afterward
     // Right after the bus returns, the control plane's own connection may still be reconnecting:
     // the API says 503 bus_unavailable (retryable), never a 500.
     const body = await eventually(
+      'the audit query to answer',
       async () => {
         const r = await fetch(`${cp.url}/api/v1/audit/flow?${q}`);
         const text = await r.text();
@@ -314,7 +316,6 @@ test('NATS stopped for 30 s while traffic flows: proxying goes on, and afterward
         return text;
       },
       30_000,
-      'the audit query to answer',
     );
     const page = JSON.parse(body) as { records: { seq: number; hash: string }[]; nextCursor: string | null };
     assert.ok(page.records.length <= 25);

@@ -6,7 +6,8 @@
 //   node datapath/gvisor/gvisor.bench.ts
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { cleanupDir, eventually, readAudit, run, startDatapath } from '../cli/harness.ts';
+import { eventually } from '../../e2e/testing/eventually.ts';
+import { cleanupDir, readAudit, run, startDatapath } from '../cli/harness.ts';
 import { busyboxRootfs } from './testing/rootfs.ts';
 
 const SIZE = 64 * 1024 * 1024;
@@ -68,7 +69,11 @@ try {
     try {
       row(
         `gVisor mode, agent as ${runtime === 'runsc' ? 'runsc (gVisor)' : 'plain process'} (busybox nc)`,
-        await eventually(() => readAudit(dp.auditPath).find((r) => r.event === 'close'), 180_000),
+        await eventually(
+          'a close record',
+          () => readAudit(dp.auditPath).find((r) => r.event === 'close'),
+          180_000,
+        ),
       );
     } finally {
       await dp.stop();
@@ -93,7 +98,11 @@ try {
     ]);
     row(
       'peer: sidecar mode, curl --socks5 through the proxy',
-      await eventually(() => readAudit(dp.auditPath).find((r) => r.event === 'close'), 60_000),
+      await eventually(
+        'a close record',
+        () => readAudit(dp.auditPath).find((r) => r.event === 'close'),
+        60_000,
+      ),
     );
   } finally {
     await dp.stop();

@@ -11,7 +11,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { cleanupDir, eventually, readAudit, run, startDatapath } from '../cli/harness.ts';
+import { eventually } from '../../e2e/testing/eventually.ts';
+import { cleanupDir, readAudit, run, startDatapath } from '../cli/harness.ts';
 import { busyboxRootfs } from './testing/rootfs.ts';
 
 const tag = randomBytes(3).toString('hex');
@@ -132,13 +133,13 @@ for (const runtime of ['runsc', 'process'] as const) {
         };
       };
       const st = await eventually(
+        'the agent to exit',
         async () => {
           const s = await status();
           // (the exit may be reported before the last output lines are read)
           return s.gvisor.agent.state === 'exited' && out().includes('creds-rc=') ? s : undefined;
         },
         60_000,
-        'the agent to exit',
       ).catch((e) => {
         throw new Error(`${e.message}\n${dp.stderr()}`);
       });
@@ -210,9 +211,9 @@ for (const runtime of ['runsc', 'process'] as const) {
         ['ip', 'netns', 'exec', POD],
       );
       const line = await eventually(
+        'the second connection',
         () => /"line":"second-bytes=\s*(\d+)"/.exec(dp.stderr())?.[1],
         30_000,
-        'the second connection',
       ).catch((e) => {
         throw new Error(`${e.message}\n${dp.stderr()}`);
       });
@@ -260,6 +261,7 @@ for (const runtime of ['runsc', 'process'] as const) {
         cleanups.push(() => run('ip', ['netns', 'del', netns]));
         // everything the datapath started: socat, the agent (and runsc's gofer and sandbox)
         const pids = await eventually(
+          'agent processes',
           async () => {
             const r = await run('ip', [
               'netns',
@@ -277,7 +279,6 @@ for (const runtime of ['runsc', 'process'] as const) {
               : undefined;
           },
           30_000,
-          'agent processes',
         );
         if (how === 'SIGTERM') assert.equal(await dp.stop(), 0);
         else {
@@ -290,7 +291,7 @@ for (const runtime of ['runsc', 'process'] as const) {
             (pid) =>
               existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`, 'utf8') !== '',
           );
-        await eventually(() => (alive().length === 0 ? true : undefined), 10_000, 'processes to end').catch(
+        await eventually('processes to end', () => (alive().length === 0 ? true : undefined), 10_000).catch(
           () => {
             throw new Error(
               `still alive: ${alive()

@@ -7,6 +7,9 @@ import { type Cluster, sharedCluster, startCluster } from '../../e2e/cluster/ind
 import { loadKubeConfig } from '../operator.ts';
 import { KubeClient } from '../runtime/kube.ts';
 
+// The shared polling helper, re-exported so that the operator's tests keep one import.
+export { eventually } from '../../e2e/testing/eventually.ts';
+
 export const ROOT = join(import.meta.dirname, '..', '..');
 
 let prepared: Promise<Cluster> | undefined;
@@ -62,30 +65,6 @@ export async function namespace(
 
 export function adminClient(c: Cluster): KubeClient {
   return new KubeClient(loadKubeConfig(c.adminKubeconfig));
-}
-
-/** Polls fn until it returns a value that is not undefined/false; fails with the last observation. */
-export async function eventually<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v as T;
-      last = v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`,
-      );
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 export const sandboxYAML = (name: string, ns: string, spec: Record<string, unknown>) =>
