@@ -7,55 +7,34 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { freePorts } from '../../e2e/cluster/ports.ts';
 import { eventually } from '../../e2e/testing/eventually.ts';
-import { ControlPlane } from '../../operator/controlplane/control-plane.ts';
+import type { ControlPlane } from '../../operator/controlplane/control-plane.ts';
 import { decodeJwt } from '../../operator/controlplane/nats-jwt.ts';
-import { generateTrustSeeds, loadTrust } from '../../operator/controlplane/nats-trust.ts';
 import {
-  controlPlaneKubeConfig,
-  deleteNamespace,
-  type Env,
-  env,
-  namespace,
-  sandbox,
-} from '../../operator/controlplane/testing/fixtures.ts';
-import { type OperatorNats, startOperatorNats } from '../../operator/controlplane/testing/operator-nats.ts';
+  startTestControlPlane,
+  type TestControlPlane,
+} from '../../operator/controlplane/testing/control-plane.ts';
+import { type Env, sandbox } from '../../operator/controlplane/testing/fixtures.ts';
 import { type RunningDatapath, startDatapath } from '../cli/harness.ts';
 import { readCredentials } from '../enroll/credentials.ts';
 
 const LIFETIME_MS = 9_000;
-const seeds = generateTrustSeeds();
 let e: Env;
-let nats: OperatorNats;
 let cp: ControlPlane;
 let ns: string;
-let cpNs: string;
+let t: TestControlPlane;
 let dir: string;
 let dp: RunningDatapath | undefined;
 
 before(async () => {
-  e = await env();
-  ns = await namespace(e, 'renew');
-  cpNs = await namespace(e, 'renew-sys');
-  nats = await startOperatorNats(loadTrust(seeds));
-  cp = new ControlPlane({
-    kubeConfig: (await controlPlaneKubeConfig(e, cpNs)).kc,
-    namespace: cpNs,
-    port: 0,
-    natsURL: nats.url,
-    trustSeeds: seeds,
-    credentialLifetimeMs: LIFETIME_MS,
-    log: () => {},
-  });
-  await cp.start();
+  t = await startTestControlPlane('renew', { credentialLifetimeMs: LIFETIME_MS, log: () => {} });
+  ({ e, ns, cp } = t);
   dir = mkdtempSync(join(tmpdir(), 'lattice-renew-'));
 });
 
 after(async () => {
   await dp?.stop();
-  await cp?.stop();
-  await nats?.destroy();
+  await t?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
-  if (e) await Promise.all([deleteNamespace(e, ns), deleteNamespace(e, cpNs)]);
 });
 
 test('a short-lived bus credential is renewed before it expires and the datapath stays connected', async () => {

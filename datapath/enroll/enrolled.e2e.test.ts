@@ -15,54 +15,43 @@ import { credsAuthenticator } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import { freePorts } from '../../e2e/cluster/ports.ts';
 import { eventually } from '../../e2e/testing/eventually.ts';
-import { ControlPlane } from '../../operator/controlplane/control-plane.ts';
+import type { ControlPlane } from '../../operator/controlplane/control-plane.ts';
 import { formatCreds } from '../../operator/controlplane/nats-jwt.ts';
-import { generateTrustSeeds, loadTrust } from '../../operator/controlplane/nats-trust.ts';
 import {
-  controlPlaneKubeConfig,
-  deleteNamespace,
+  startTestControlPlane,
+  type TestControlPlane,
+} from '../../operator/controlplane/testing/control-plane.ts';
+import {
   type Env,
-  env,
   issueToken,
-  namespace,
   sandbox,
   type TestSandbox,
 } from '../../operator/controlplane/testing/fixtures.ts';
-import { type OperatorNats, startOperatorNats } from '../../operator/controlplane/testing/operator-nats.ts';
+import type { OperatorNats } from '../../operator/controlplane/testing/operator-nats.ts';
 import { ANNOTATION } from '../../operator/controlplane/token-secret.ts';
 import { type RunningDatapath, startDatapath } from '../cli/harness.ts';
 import { readCredentials } from './credentials.ts';
 
 const run = promisify(execFile);
-const seeds = generateTrustSeeds();
 let e: Env;
 let nats: OperatorNats;
 let cp: ControlPlane;
 let ns: string;
-let cpNs: string;
+let t: TestControlPlane;
 let web: Server;
 let webPort: number;
 const dirs: string[] = [];
 const dps: RunningDatapath[] = [];
 
 before(async () => {
-  e = await env();
-  ns = await namespace(e, 'dp-e2e');
-  cpNs = await namespace(e, 'dp-e2e-sys');
-  nats = await startOperatorNats(loadTrust(seeds));
-  cp = new ControlPlane({
-    kubeConfig: (await controlPlaneKubeConfig(e, cpNs)).kc,
-    namespace: cpNs,
-    port: 0,
-    natsURL: nats.url,
-    trustSeeds: seeds,
+  t = await startTestControlPlane('dp-e2e', {
     netmapIntervalMs: 300,
     // Errors reach the test output, so a failure here says what the control plane saw.
     log: (level, msg, fields) => {
       if (level === 'error') console.log(`# control plane: ${msg} ${JSON.stringify(fields ?? {})}`);
     },
   });
-  await cp.start();
+  ({ e, ns, nats, cp } = t);
   web = createServer((req, res) => res.end(`hello from ${req.headers.host}`));
   await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
   webPort = (web.address() as AddressInfo).port;
@@ -70,11 +59,9 @@ before(async () => {
 
 after(async () => {
   for (const d of dps) await d.stop().catch(() => {});
-  await cp?.stop();
-  await nats?.destroy();
+  await t?.stop();
   web?.close();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  if (e) await Promise.all([deleteNamespace(e, ns), deleteNamespace(e, cpNs)]);
 });
 
 /** The sandbox's Pod as the node would report it: pod IP 127.0.0.1 (all datapaths run on this host). */

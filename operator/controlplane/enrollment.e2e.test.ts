@@ -4,59 +4,38 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { credsAuthenticator, type NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
-import { ControlPlane } from './control-plane.ts';
+import type { ControlPlane } from './control-plane.ts';
 import type { EnrollResponse } from './enrollment.ts';
 import { contains, parsePool } from './ip-pool.ts';
 import { formatCreds } from './nats-jwt.ts';
-import { generateTrustSeeds, loadTrust } from './nats-trust.ts';
 import type { Netmap } from './netmap.ts';
-import {
-  controlPlaneKubeConfig,
-  deleteNamespace,
-  type Env,
-  env,
-  issueToken,
-  namespace,
-  postJson,
-  sandbox,
-} from './testing/fixtures.ts';
-import { type OperatorNats, startOperatorNats } from './testing/operator-nats.ts';
+import { startTestControlPlane, type TestControlPlane } from './testing/control-plane.ts';
+import { type Env, issueToken, postJson, sandbox } from './testing/fixtures.ts';
+import type { OperatorNats } from './testing/operator-nats.ts';
 import { generateToken } from './token.ts';
 import { ANNOTATION } from './token-secret.ts';
 
-const seeds = generateTrustSeeds();
+let t: TestControlPlane;
 const wgKey = () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64');
 let e: Env;
 let nats: OperatorNats;
 let cp: ControlPlane;
 let ns: string;
-let cpNs: string;
 const logs: string[] = [];
 const conns: NatsConnection[] = [];
 
 before(async () => {
-  e = await env();
-  ns = await namespace(e, 'cp-e2e');
-  cpNs = await namespace(e, 'cp-sys');
-  nats = await startOperatorNats(loadTrust(seeds));
-  cp = new ControlPlane({
-    kubeConfig: (await controlPlaneKubeConfig(e, cpNs)).kc,
-    namespace: cpNs,
-    port: 0,
-    natsURL: nats.url,
-    trustSeeds: seeds,
+  t = await startTestControlPlane('cp-e2e', {
     netmapIntervalMs: 300,
     log: (level, msg, fields) => logs.push(JSON.stringify({ level, msg, ...fields })),
   });
-  await cp.start();
+  ({ e, ns, nats, cp } = t);
 });
 
 after(async () => {
   if (process.env.CP_DEBUG) console.log(logs.join('\n'));
   for (const c of conns) await c.close().catch(() => {});
-  await cp?.stop();
-  await nats?.destroy();
-  if (e) await Promise.all([deleteNamespace(e, ns), deleteNamespace(e, cpNs)]);
+  await t?.stop();
 });
 
 const enrollURL = () => `${cp.url}/api/v1/enroll`;
