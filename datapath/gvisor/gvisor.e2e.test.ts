@@ -7,10 +7,10 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { alive, cmdlineOf, descendants } from '../../e2e/cluster/proc.ts';
 import { eventually } from '../../e2e/testing/eventually.ts';
 import { cleanupDir, readAudit, run, startDatapath } from '../cli/harness.ts';
 import { busyboxRootfs } from './testing/rootfs.ts';
@@ -23,22 +23,6 @@ const POD_IP = `10.232.${octet}.2`;
 
 const cleanups: (() => unknown)[] = [];
 
-/** pid and all its descendants (from /proc/<pid>/stat's ppid field). */
-function descendants(root: number): number[] {
-  const parent = new Map<number, number>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^[0-9]+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const out = [root];
-  for (let i = 0; i < out.length; i++) for (const [c, p] of parent) if (p === out[i]) out.push(c);
-  return out;
-}
 const must = async (...argv: string[]) => {
   const r = await run(argv[0], argv.slice(1));
   assert.equal(r.code, 0, `${argv.join(' ')}: ${r.stderr}`);
@@ -273,8 +257,9 @@ for (const runtime of ['runsc', 'process'] as const) {
             ]);
             const agent = (JSON.parse(r.stdout) as { gvisor: { agent: { pid?: number } } }).gvisor.agent.pid;
             if (agent === undefined) return undefined;
-            const list = descendants(dp.proc.pid!).filter((p) => p !== dp.proc.pid);
-            return list.includes(agent) && (runtime === 'process' || descendants(agent).length >= 3)
+            const list = descendants(dp.proc.pid!).filter((p) => p.pid !== dp.proc.pid);
+            return list.some((p) => p.pid === agent) &&
+              (runtime === 'process' || descendants(agent).length >= 3)
               ? list
               : undefined;
           },
@@ -286,20 +271,14 @@ for (const runtime of ['runsc', 'process'] as const) {
           await dp.exited;
         }
         stopped = true;
-        const alive = () =>
-          pids.filter(
-            (pid) =>
-              existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`, 'utf8') !== '',
+        const running = () => pids.filter(alive);
+        await eventually('processes to end', () => running().length === 0, 10_000).catch(() => {
+          throw new Error(
+            `still alive: ${running()
+              .map((p) => `${p.pid} ${cmdlineOf(p.pid)}`)
+              .join('; ')}`,
           );
-        await eventually('processes to end', () => (alive().length === 0 ? true : undefined), 10_000).catch(
-          () => {
-            throw new Error(
-              `still alive: ${alive()
-                .map((p) => `${p} ${readFileSync(`/proc/${p}/cmdline`, 'utf8').replaceAll('\0', ' ')}`)
-                .join('; ')}`,
-            );
-          },
-        );
+        });
         if (how === 'SIGTERM') {
           assert.doesNotMatch((await run('ip', ['netns', 'list'])).stdout, new RegExp(netns));
           assert.match(dp.stderr(), /"msg":"agent exited"/);
