@@ -381,15 +381,7 @@ export class TcpConnection {
   abort(): void {
     if (this.state === 'CLOSED') return;
     if (this.state !== 'SYN_SENT' && this.state !== 'TIME_WAIT') {
-      const h = this.h;
-      h.seq = this.sndNxt;
-      h.ack = this.rcvNxt;
-      h.flags = RST | ACK;
-      h.window = 0;
-      h.tsVal = undefined;
-      h.tsEcr = undefined;
-      h.sack = undefined;
-      this.emit(null);
+      this.sendReset(this.sndNxt, this.rcvNxt);
     }
     this.finish(new TcpError('aborted', 'connection aborted locally'), 'CLOSED');
   }
@@ -1150,11 +1142,12 @@ export class TcpConnection {
     this.emit(null);
   }
 
-  private sendReset(seq: number): void {
+  /** A bare RST (no options, zero window); with `ack`, RST|ACK (a synchronized connection's reset). */
+  private sendReset(seq: number, ack?: number): void {
     const h = this.h;
     h.seq = seq;
-    h.ack = 0;
-    h.flags = RST;
+    h.ack = ack ?? 0;
+    h.flags = ack === undefined ? RST : RST | ACK;
     h.window = 0;
     h.tsVal = undefined;
     h.tsEcr = undefined;
@@ -1365,15 +1358,7 @@ export class TcpConnection {
   private fail(code: TcpErrorCode, message: string): void {
     // Tell the peer we are gone (RFC 9293 R2 "close the connection"), then report.
     if (this.isSynchronized() || this.state === 'SYN_RECEIVED') {
-      const h = this.h;
-      h.seq = this.sndNxt;
-      h.ack = this.rcvNxt;
-      h.flags = RST | ACK;
-      h.window = 0;
-      h.tsVal = undefined;
-      h.tsEcr = undefined;
-      h.sack = undefined;
-      this.emit(null);
+      this.sendReset(this.sndNxt, this.rcvNxt);
     }
     this.finish(new TcpError(code, message), 'CLOSED');
   }
