@@ -60,9 +60,25 @@ for (const runtime of ['runsc', 'process'] as const) {
       deniedPort = await serve('must not be seen');
     });
 
-    test('the agent reaches an allowed server transparently, a denied one fails; both audited', async () => {
+    /** The datapath in gVisor mode inside POD, its agent on a fresh busybox rootfs; stopped and
+     *  cleaned up at the end unless the test stopped it (stop() is idempotent). */
+    const startGvisor = async (args: string[]) => {
       const rootfs = busyboxRootfs();
       cleanups.push(() => cleanupDir(rootfs));
+      const dp = await startDatapath(
+        ['--mode=gvisor', `--agent-rootfs=${rootfs}`, `--agent-runtime=${runtime}`, ...args],
+        {},
+        ['ip', 'netns', 'exec', POD],
+      );
+      cleanups.push(() => cleanupDir(dp.dir));
+      cleanups.push(() => dp.stop());
+      return dp;
+    };
+    /** GET on the datapath's health listener, which is on POD's loopback. */
+    const health = (dp: { health: { port: number } }, path: string) =>
+      run('ip', ['netns', 'exec', POD, 'curl', '-sS', `http://127.0.0.1:${dp.health.port}${path}`]);
+
+    test('the agent reaches an allowed server transparently, a denied one fails; both audited', async () => {
       const script = [
         'id -u',
         // an HTTP/1.0 request by hand: the response ends with the body, then the server closes
@@ -75,22 +91,13 @@ for (const runtime of ['runsc', 'process'] as const) {
         'ls /etc/lattice >/dev/null 2>&1; echo "creds-rc=$?"',
         'exit 7',
       ].join('; ');
-      const dp = await startDatapath(
-        [
-          '--mode=gvisor',
-          `--agent-rootfs=${rootfs}`,
-          '--agent-binary=/bin/sh',
-          '--agent-arg=-c',
-          `--agent-arg=${script}`,
-          `--agent-runtime=${runtime}`,
-          '--egress-allow',
-          `${HOST_IP}:${allowedPort}`,
-        ],
-        {},
-        ['ip', 'netns', 'exec', POD],
-      );
-      let stopped = false;
-      cleanups.push(() => (stopped ? undefined : dp.stop()));
+      const dp = await startGvisor([
+        '--agent-binary=/bin/sh',
+        '--agent-arg=-c',
+        `--agent-arg=${script}`,
+        '--egress-allow',
+        `${HOST_IP}:${allowedPort}`,
+      ]);
       const out = () =>
         dp
           .stderr()
@@ -99,14 +106,7 @@ for (const runtime of ['runsc', 'process'] as const) {
           .map((l) => JSON.parse(l).line as string)
           .join('\n');
       const status = async () => {
-        const r = await run('ip', [
-          'netns',
-          'exec',
-          POD,
-          'curl',
-          '-sS',
-          `http://127.0.0.1:${dp.health.port}/status`,
-        ]);
+        const r = await health(dp, '/status');
         return JSON.parse(r.stdout) as {
           gvisor: {
             netns: string;
@@ -159,7 +159,6 @@ for (const runtime of ['runsc', 'process'] as const) {
       const netns = st.gvisor.netns;
       assert.match((await run('ip', ['netns', 'list'])).stdout, new RegExp(netns));
       assert.equal(await dp.stop(), 0);
-      stopped = true;
       assert.doesNotMatch(
         (await run('ip', ['netns', 'list'])).stdout,
         new RegExp(netns),
@@ -168,32 +167,23 @@ for (const runtime of ['runsc', 'process'] as const) {
     });
 
     test('--max-connections limits the open connections of the agent', async () => {
-      const rootfs = busyboxRootfs();
-      cleanups.push(() => cleanupDir(rootfs));
       // the first connection stays open (the server holds it); the second is over the limit
       const script = [
         `(printf 'GET / HTTP/1.0\\r\\n\\r\\n'; sleep 30) | nc ${HOST_IP} ${holdPort} &`,
         'sleep 1',
         `echo "second-bytes=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc ${HOST_IP} ${allowedPort} | wc -c)"`,
       ].join('\n');
-      const dp = await startDatapath(
-        [
-          '--mode=gvisor',
-          `--agent-rootfs=${rootfs}`,
-          '--agent-binary=/bin/sh',
-          '--agent-arg=-c',
-          `--agent-arg=${script}`,
-          `--agent-runtime=${runtime}`,
-          '--max-connections=1',
-          '--drain-timeout=1s', // the held connection would otherwise keep the drain waiting
-          '--egress-allow',
-          `${HOST_IP}:${allowedPort}`,
-          '--egress-allow',
-          `${HOST_IP}:${holdPort}`,
-        ],
-        {},
-        ['ip', 'netns', 'exec', POD],
-      );
+      const dp = await startGvisor([
+        '--agent-binary=/bin/sh',
+        '--agent-arg=-c',
+        `--agent-arg=${script}`,
+        '--max-connections=1',
+        '--drain-timeout=1s', // the held connection would otherwise keep the drain waiting
+        '--egress-allow',
+        `${HOST_IP}:${allowedPort}`,
+        '--egress-allow',
+        `${HOST_IP}:${holdPort}`,
+      ]);
       const line = await eventually(
         'the second connection',
         () => /"line":"second-bytes=\s*(\d+)"/.exec(dp.stderr())?.[1],
@@ -205,14 +195,7 @@ for (const runtime of ['runsc', 'process'] as const) {
       const recs = readAudit(dp.auditPath).filter((r) => r.event === 'decision');
       assert.equal(recs.filter((r) => r.port === holdPort).length, 1);
       assert.equal(recs.filter((r) => r.port === allowedPort).length, 0, 'refused before any decision');
-      const m = await run('ip', [
-        'netns',
-        'exec',
-        POD,
-        'curl',
-        '-sS',
-        `http://127.0.0.1:${dp.health.port}/metrics`,
-      ]);
+      const m = await health(dp, '/metrics');
       assert.match(m.stdout, /lattice_rejected_connections_total\{reason="limit"\} 1/);
       // the agent's background nc (still holding its connection) does not outlive the datapath
       const netns = /"netns":"(lattice-agent-[0-9a-f]+)"/.exec(dp.stderr())![1];
@@ -225,21 +208,7 @@ for (const runtime of ['runsc', 'process'] as const) {
     // clears the parent-death signal (docs/gvisor.md)
     for (const how of runtime === 'runsc' ? (['SIGTERM', 'SIGKILL'] as const) : (['SIGTERM'] as const)) {
       test(`the datapath ending by ${how} ends the agent and its link`, async () => {
-        const rootfs = busyboxRootfs();
-        cleanups.push(() => cleanupDir(rootfs));
-        const dp = await startDatapath(
-          [
-            '--mode=gvisor',
-            `--agent-rootfs=${rootfs}`,
-            '--agent-binary=/bin/sleep',
-            '--agent-arg=1000',
-            `--agent-runtime=${runtime}`,
-          ],
-          {},
-          ['ip', 'netns', 'exec', POD],
-        );
-        let stopped = false;
-        cleanups.push(() => (stopped ? undefined : dp.stop()));
+        const dp = await startGvisor(['--agent-binary=/bin/sleep', '--agent-arg=1000']);
         const netns = /"netns":"(lattice-agent-[0-9a-f]+)"/.exec(dp.stderr())?.[1];
         assert.ok(netns, dp.stderr());
         cleanups.push(() => run('ip', ['netns', 'del', netns]));
@@ -247,14 +216,7 @@ for (const runtime of ['runsc', 'process'] as const) {
         const pids = await eventually(
           'agent processes',
           async () => {
-            const r = await run('ip', [
-              'netns',
-              'exec',
-              POD,
-              'curl',
-              '-sS',
-              `http://127.0.0.1:${dp.health.port}/status`,
-            ]);
+            const r = await health(dp, '/status');
             const agent = (JSON.parse(r.stdout) as { gvisor: { agent: { pid?: number } } }).gvisor.agent.pid;
             if (agent === undefined) return undefined;
             const list = descendants(dp.proc.pid!).filter((p) => p.pid !== dp.proc.pid);
@@ -270,7 +232,6 @@ for (const runtime of ['runsc', 'process'] as const) {
           dp.proc.kill('SIGKILL');
           await dp.exited;
         }
-        stopped = true;
         const running = () => pids.filter(alive);
         await eventually('processes to end', () => running().length === 0, 10_000).catch(() => {
           throw new Error(
