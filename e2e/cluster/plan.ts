@@ -25,13 +25,22 @@ export interface SupervisorState {
 
 /** What a test needs to use a running cluster; written once the cluster is ready. */
 export interface ClusterInfo {
+  /** state dir (pid files, data, certs, kubeconfigs) */
   dir: string;
+  /** https://127.0.0.1:PORT */
   apiServerURL: string;
+  /** path of a kubeconfig for cluster-admin */
   adminKubeconfig: string;
+  /** path of a kubeconfig whose identity is ServiceAccount lattice-system/lattice-operator
+   *  (token from TokenRequest); it is bound only by the RBAC the tests apply from config/ */
   operatorKubeconfig: string;
+  /** nats://127.0.0.1:PORT (JetStream on; a current nats-server); '' without NATS */
   natsURL: string;
+  /** http://127.0.0.1:PORT (nats-server monitoring endpoint); '' without NATS */
   natsMonitorURL: string;
+  /** folder with kubectl, kube-apiserver, kube-controller-manager */
   binDir: string;
+  /** the cluster CA (PEM file) that signed the apiserver's serving certificate */
   caFile: string;
 }
 
