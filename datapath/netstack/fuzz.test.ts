@@ -2,9 +2,10 @@
 // a stack with live connections, must never throw, and the connections must still work afterwards.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { seededRandom } from '../../e2e/testing/seeded-random.ts';
 import { parseAddress } from './ip/address.ts';
 import { checksum, finishChecksum, pseudoHeaderSum, sumWords } from './ip/checksum.ts';
-import { SimNetwork, seededRandom } from './testing/sim-link.ts';
+import { SimNetwork } from './testing/sim-link.ts';
 import { pseudoRandomBytes, pump, Sink, sha256 } from './testing/transfer.ts';
 
 const A = parseAddress('10.6.0.1');

@@ -4,6 +4,7 @@
 // decides (not in timing). Side A is whoever is configured as `a`; anything else that talks to the
 // relay is treated as side B and remembered (wireguard-go may change ports when restarted).
 import dgram from 'node:dgram';
+import { seededRandom } from '../testing/seeded-random.ts';
 
 export interface RelayEndpoint {
   address: string;
@@ -31,17 +32,6 @@ export interface RelayStats {
   reordered: number;
 }
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export class UdpRelay {
   readonly stats: RelayStats = { forwarded: 0, dropped: 0, duplicated: 0, reordered: 0 };
   loss: number;
@@ -62,7 +52,7 @@ export class UdpRelay {
     this.duplicate = opts.duplicate ?? 0;
     this.reorder = opts.reorder ?? 0;
     this.reorderDelayMs = opts.reorderDelayMs ?? 5;
-    this.random = seeded(opts.seed ?? 1);
+    this.random = seededRandom(opts.seed ?? 1);
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
   }
 

@@ -1,6 +1,7 @@
 // A simulated network for tests: two stacks joined by a link with seeded loss, duplication,
 // reordering, delay and a bandwidth limit, on a virtual clock. Deterministic: the same seed gives the
 // same packets in the same order. Nothing sleeps; `run` jumps the clock from event to event.
+import { seededRandom } from '../../../e2e/testing/seeded-random.ts';
 import { Netstack, type NetstackOptions } from '../stack.ts';
 
 export interface LinkParams {
@@ -26,18 +27,6 @@ export const PERFECT_LINK: LinkParams = {
   bandwidth: Number.POSITIVE_INFINITY,
   queueMs: Number.POSITIVE_INFINITY,
 };
-
-/** mulberry32: small, fast, good enough to shuffle test packets. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Pending {
   at: number;

@@ -1,7 +1,7 @@
 // Helpers for driving bulk transfers over a SimNetwork in tests.
 import { createHash } from 'node:crypto';
+import { seededRandom } from '../../../e2e/testing/seeded-random.ts';
 import type { TcpConnection } from '../tcp/connection.ts';
-import { seededRandom } from './sim-link.ts';
 
 export function pseudoRandomBytes(n: number, seed: number): Buffer {
   const r = seededRandom(seed);

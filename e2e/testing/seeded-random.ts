@@ -1,0 +1,14 @@
+// A seeded pseudo-random source for tests and fault injection: the same seed gives the same
+// drops, reorderings and fuzz inputs, so a failure can be replayed. Not for anything secret.
+
+/** mulberry32: small, fast, good enough to shuffle test packets; values in [0, 1). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
