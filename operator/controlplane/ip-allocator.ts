@@ -3,17 +3,7 @@
 // or process issues it. The listing of taken addresses is only a hint to skip known-taken ones.
 import { unavailable } from './errors.ts';
 import { candidates, type Pool } from './ip-pool.ts';
-import type { Claim, KubeStore } from './kube-store.ts';
-
-export interface ClaimRequest {
-  namespace: string;
-  name: string;
-  uid: string;
-  agentName: string;
-  publicKey: string;
-  busPublicKey: string;
-  wgPort: number;
-}
+import type { Claim, ClaimRequest, KubeStore } from './kube-store.ts';
 
 export class IpAllocator {
   readonly pool: Pool;

@@ -42,8 +42,8 @@ export interface SandboxInfo {
 
 export type ClaimState = 'pending' | 'bound';
 
-export interface Claim {
-  ip: string;
+/** The sandbox identity an address claim records (what enrollment asks the allocator for). */
+export interface ClaimRequest {
   namespace: string;
   name: string;
   uid: string;
@@ -51,6 +51,10 @@ export interface Claim {
   publicKey: string;
   busPublicKey: string;
   wgPort: number;
+}
+
+export interface Claim extends ClaimRequest {
+  ip: string;
   state: ClaimState;
   createdAt: string;
   boundAt?: string;
