@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { eventually } from '../testing/eventually.ts';
 import { type Cluster, inspectCluster, sharedCluster, startCluster } from './index.ts';
 import { portBound } from './ports.ts';
 import { startTimeOf } from './proc.ts';
@@ -55,15 +56,6 @@ async function ok(c: Cluster, args: string[], input?: string): Promise<string> {
   return r.stdout;
 }
 
-/** Polls check until it returns true; fails after ms. Bounds a wait, asserts nothing about speed. */
-async function eventually(what: string, ms: number, check: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`${what} did not happen within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** Opens a watch. Right after a CRD is created, its watch cache is still initializing and the
  *  apiserver answers 429 (a real client retries); retry that, fail on anything else. */
 async function watchUntilOpen(
@@ -85,11 +77,13 @@ async function watchUntilOpen(
 }
 
 async function nothingLeft(info: { dir: string; pids: number[]; ports: number[] }): Promise<void> {
-  await eventually('every cluster process exits', 30_000, () =>
-    info.pids.every((p) => startTimeOf(p) === undefined),
+  await eventually(
+    'every cluster process exits',
+    () => info.pids.every((p) => startTimeOf(p) === undefined),
+    30_000,
   );
   for (const port of info.ports) assert.equal(await portBound(port), false, `port ${port} is still bound`);
-  await eventually('the state dir is removed', 10_000, () => !existsSync(info.dir));
+  await eventually('the state dir is removed', () => !existsSync(info.dir), 10_000);
 }
 
 describe('shared cluster', () => {
@@ -174,9 +168,9 @@ describe('shared cluster', () => {
         ]),
         [['w1', 3]],
       );
-      await eventually('the watch sees ADDED w1', 30_000, () => seen.includes('ADDED w1'));
+      await eventually('the watch sees ADDED w1', () => seen.includes('ADDED w1'), 30_000);
       await api.deleteNamespacedCustomObject({ group, version: 'v1', namespace: ns, plural, name: 'w1' });
-      await eventually('the watch sees DELETED w1', 30_000, () => seen.includes('DELETED w1'));
+      await eventually('the watch sees DELETED w1', () => seen.includes('DELETED w1'), 30_000);
       const after = await api.listNamespacedCustomObject({ group, version: 'v1', namespace: ns, plural });
       assert.equal(after.items.length, 0);
     } finally {
@@ -217,10 +211,14 @@ describe('shared cluster', () => {
     };
     await ok(c, ['create', '-f', '-'], JSON.stringify(child));
     await ok(c, ['delete', 'configmap', 'owner', '-n', ns]);
-    await eventually('the child ConfigMap is garbage-collected', 60_000, async () => {
-      const r = await c.kubectl(['get', 'configmap', 'child', '-n', ns]);
-      return r.code !== 0 && /NotFound/.test(r.stderr);
-    });
+    await eventually(
+      'the child ConfigMap is garbage-collected',
+      async () => {
+        const r = await c.kubectl(['get', 'configmap', 'child', '-n', ns]);
+        return r.code !== 0 && /NotFound/.test(r.stderr);
+      },
+      60_000,
+    );
   });
 
   test('nats-server runs with JetStream on', async () => {
@@ -273,10 +271,13 @@ describe('private cluster', () => {
     child.stdout.setEncoding('utf8').on('data', (d) => {
       out += d;
     });
-    await eventually('the fixture reports its cluster', 180_000, () => {
-      if (child.exitCode !== null) assert.fail(`the fixture exited with ${child.exitCode}`);
-      return out.includes('\n');
-    });
+    // an early exit ends the wait (a throw in fn would only be retried until the timeout)
+    const outcome = await eventually(
+      'the fixture reports its cluster',
+      () => (child.exitCode !== null ? 'exited' : out.includes('\n') && 'reported'),
+      180_000,
+    );
+    assert.equal(outcome, 'reported', `the fixture exited with ${child.exitCode}`);
     const info = JSON.parse(out) as { dir: string; pids: number[]; ports: number[] };
     assert.equal(info.pids.length, 4, 'supervisor, etcd, nats-server, kube-apiserver');
     assert.ok(

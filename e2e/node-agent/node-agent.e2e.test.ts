@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Cluster, sharedCluster } from '../cluster/index.ts';
+import { eventually } from '../testing/eventually.ts';
 import { type NodeAgent, reapStaleNodeAgents, startNodeAgent } from './index.ts';
 
 const suffix = randomBytes(3).toString('hex');
@@ -76,16 +77,6 @@ function pod(name: string, extra: { healthy?: boolean; image?: string } = {}) {
   };
 }
 
-async function eventually<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) assert.fail(`${what} did not happen within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 describe('e2e node agent', () => {
   let c: Cluster;
   let agent: NodeAgent;
@@ -128,23 +119,31 @@ describe('e2e node agent', () => {
   test('a Pod runs in its own network namespace with Secret env, init container, emptyDir, non-root user, probes', async () => {
     const apply = await c.kubectl(['apply', '-f', '-'], { input: JSON.stringify(pod('web')) });
     assert.equal(apply.code, 0, apply.stderr);
-    const running = await eventually('pod web runs', 60_000, async () => {
-      const p = await getPod('web');
-      return p?.status?.phase === 'Running' && p.status.podIP ? p : undefined;
-    });
+    const running = await eventually(
+      'pod web runs',
+      async () => {
+        const p = await getPod('web');
+        return p?.status?.phase === 'Running' && p.status.podIP ? p : undefined;
+      },
+      60_000,
+    );
     assert.equal(running.spec.nodeName, agent.nodeName);
     assert.equal(condition(running, 'Initialized'), 'True');
     const podIP: string = running.status.podIP;
     assert.ok(podIP.startsWith(agent.podCIDR.replace('0/24', '')), `${podIP} in ${agent.podCIDR}`);
 
     // not ready until the readiness endpoint says so
-    const body = await eventually('the server answers on the pod IP', 30_000, async () => {
-      try {
-        return (await (await fetch(`http://${podIP}:8080/`)).json()) as Seen;
-      } catch {
-        return undefined;
-      }
-    });
+    const body = await eventually(
+      'the server answers on the pod IP',
+      async () => {
+        try {
+          return (await (await fetch(`http://${podIP}:8080/`)).json()) as Seen;
+        } catch {
+          return undefined;
+        }
+      },
+      30_000,
+    );
     assert.equal(condition((await getPod('web'))!, 'Ready'), 'False');
     assert.equal(body.secret, 's3cret');
     assert.equal(body.podName, 'web');
@@ -159,10 +158,14 @@ describe('e2e node agent', () => {
     assert.equal(existsSync(`${hostData}/init.txt`), false);
 
     await fetch(`http://${podIP}:8080/ready-on`);
-    const ready = await eventually('pod web becomes Ready', 30_000, async () => {
-      const p = await getPod('web');
-      return condition(p, 'Ready') === 'True' ? p : undefined;
-    });
+    const ready = await eventually(
+      'pod web becomes Ready',
+      async () => {
+        const p = await getPod('web');
+        return condition(p, 'Ready') === 'True' ? p : undefined;
+      },
+      30_000,
+    );
     assert.equal(condition(ready, 'ContainersReady'), 'True');
     assert.equal(ready.status.containerStatuses[0].ready, true);
     assert.equal(ready.status.containerStatuses[0].restartCount, 0);
@@ -174,16 +177,20 @@ describe('e2e node agent', () => {
     assert.equal(apply.code, 0, apply.stderr);
     const ip2 = await eventually(
       'pod web2 has an IP',
-      60_000,
       async () => (await getPod('web2'))?.status?.podIP,
+      60_000,
     );
-    const body = await eventually('web2 answers', 30_000, async () => {
-      try {
-        return (await (await fetch(`http://${ip2}:8080/`)).json()) as Seen;
-      } catch {
-        return undefined;
-      }
-    });
+    const body = await eventually(
+      'web2 answers',
+      async () => {
+        try {
+          return (await (await fetch(`http://${ip2}:8080/`)).json()) as Seen;
+        } catch {
+          return undefined;
+        }
+      },
+      30_000,
+    );
     assert.ok(body.ips.includes(ip2));
     assert.notEqual(ip2, agent.podIP(ns, 'web'));
   });
@@ -193,10 +200,14 @@ describe('e2e node agent', () => {
       input: JSON.stringify(pod('sick', { healthy: false })),
     });
     assert.equal(apply.code, 0, apply.stderr);
-    const restarted = await eventually('sick restarts', 90_000, async () => {
-      const p = await getPod('sick');
-      return (p?.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? p : undefined;
-    });
+    const restarted = await eventually(
+      'sick restarts',
+      async () => {
+        const p = await getPod('sick');
+        return (p?.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? p : undefined;
+      },
+      90_000,
+    );
     assert.equal(restarted.status.containerStatuses[0].lastState.terminated.reason, 'LivenessProbeFailed');
   });
 
@@ -205,11 +216,15 @@ describe('e2e node agent', () => {
       input: JSON.stringify(pod('unmapped', { image: 'docker.io/library/nginx:1.27' })),
     });
     assert.equal(apply.code, 0, apply.stderr);
-    const waiting = await eventually('unmapped reports ImageNotMapped', 60_000, async () => {
-      const p = await getPod('unmapped');
-      const w = p?.status?.containerStatuses?.[0]?.state?.waiting;
-      return w?.reason === 'ImageNotMapped' ? w : undefined;
-    });
+    const waiting = await eventually(
+      'unmapped reports ImageNotMapped',
+      async () => {
+        const p = await getPod('unmapped');
+        const w = p?.status?.containerStatuses?.[0]?.state?.waiting;
+        return w?.reason === 'ImageNotMapped' ? w : undefined;
+      },
+      60_000,
+    );
     assert.match(waiting.message, /nginx/);
   });
 
@@ -245,7 +260,7 @@ describe('e2e node agent crash', () => {
     child.stdout.setEncoding('utf8').on('data', (d) => {
       out += d;
     });
-    await eventually('the agent registers', 60_000, async () => (out.includes('\n') ? true : undefined));
+    await eventually('the agent registers', async () => (out.includes('\n') ? true : undefined), 60_000);
     const { nodeName } = JSON.parse(out) as { nodeName: string };
     t.after(() => c.kubectl(['delete', 'node', nodeName, '--wait=false']));
     const p = {
@@ -260,19 +275,23 @@ describe('e2e node agent crash', () => {
       },
     };
     assert.equal((await c.kubectl(['apply', '-f', '-'], { input: JSON.stringify(p) })).code, 0);
-    const pid = await eventually('victim runs', 60_000, async () => {
-      const r = await c.kubectl([
-        'get',
-        'pod',
-        'victim',
-        '-n',
-        ns2,
-        '-o',
-        'jsonpath={.status.containerStatuses[0].containerID}',
-      ]);
-      const m = /^lattice-node-agent:\/\/(\d+)$/.exec(r.stdout);
-      return m ? Number(m[1]) : undefined;
-    });
+    const pid = await eventually(
+      'victim runs',
+      async () => {
+        const r = await c.kubectl([
+          'get',
+          'pod',
+          'victim',
+          '-n',
+          ns2,
+          '-o',
+          'jsonpath={.status.containerStatuses[0].containerID}',
+        ]);
+        const m = /^lattice-node-agent:\/\/(\d+)$/.exec(r.stdout);
+        return m ? Number(m[1]) : undefined;
+      },
+      60_000,
+    );
     assert.ok(existsSync(`/proc/${pid}`));
     const agentDir = readdirSync(tmpdir())
       .filter((d) => d.startsWith('lattice-node-agent-'))
@@ -286,8 +305,10 @@ describe('e2e node agent crash', () => {
     assert.equal(net.nets.length, 1);
 
     child.kill('SIGKILL');
-    await eventually('the container process dies with the agent', 10_000, async () =>
-      existsSync(`/proc/${pid}`) ? undefined : true,
+    await eventually(
+      'the container process dies with the agent',
+      async () => (existsSync(`/proc/${pid}`) ? undefined : true),
+      10_000,
     );
     await reapStaleNodeAgents();
     const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });

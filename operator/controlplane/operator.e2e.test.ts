@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { freePorts } from '../../e2e/cluster/ports.ts';
+import { eventually } from '../../e2e/testing/eventually.ts';
 import { startOperator } from '../operator.ts';
 import type { Manager } from '../runtime/manager.ts';
 import { KubeStore } from './kube-store.ts';
@@ -28,16 +29,6 @@ let manager: Manager | undefined;
 let ns: string;
 let cpNs: string;
 let url: string;
-
-async function eventually<T>(fn: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 before(async () => {
   e = await env();
@@ -79,12 +70,12 @@ test("a sandbox enrolls with the reconciler's token; deleting it revokes the ide
     },
   });
   const token = await eventually(
+    'the reconciler to issue the token Secret',
     async () => {
       const s = await e.core.readNamespacedSecret({ namespace: ns, name: 'op-agent-enrollment' });
       return s.data?.token ? Buffer.from(s.data.token, 'base64').toString() : undefined;
     },
     30_000,
-    'the reconciler to issue the token Secret',
   );
   const publicKey = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64');
   const r = await postJson(`${url}/api/v1/enroll`, { name: 'op-agent', namespace: ns, token, publicKey });
@@ -96,6 +87,7 @@ test("a sandbox enrolls with the reconciler's token; deleting it revokes the ide
   assert.equal(again.status, 409, 'the token is one-time');
 
   await eventually(
+    'the status to show the enrollment',
     async () => {
       const o = (await e.custom.getNamespacedCustomObject({
         group: 'lattice.io',
@@ -109,7 +101,6 @@ test("a sandbox enrolls with the reconciler's token; deleting it revokes the ide
       return o.status?.overlayIP === ip && o.status.enrollment?.consumedAt ? true : undefined;
     },
     15_000,
-    'the status to show the enrollment',
   );
 
   await e.custom.deleteNamespacedCustomObject({
@@ -120,11 +111,12 @@ test("a sandbox enrolls with the reconciler's token; deleting it revokes the ide
     name: 'op-agent',
   });
   await eventually(
+    'the finalizer to release the address',
     async () => ((await store.listClaims()).length === 0 ? true : undefined),
     30_000,
-    'the finalizer to release the address',
   );
   await eventually(
+    'the sandbox to be gone',
     async () => {
       try {
         await e.custom.getNamespacedCustomObject({
@@ -140,7 +132,6 @@ test("a sandbox enrolls with the reconciler's token; deleting it revokes the ide
       }
     },
     30_000,
-    'the sandbox to be gone',
   );
   const { entries } = await store.getRevocations();
   assert.ok(Object.keys(entries).length >= 1, 'the bus credential was revoked');
