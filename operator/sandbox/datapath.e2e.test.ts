@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Cluster } from '../../e2e/cluster/index.ts';
+import { freePorts } from '../../e2e/cluster/ports.ts';
 import type { LatticeSandbox } from '../api/v1alpha1/types.gen.ts';
 import { startOperator } from '../operator.ts';
 import type { KubeClient } from '../runtime/kube.ts';
@@ -37,7 +37,7 @@ before(async () => {
   ns = await namespace(c, 'dp');
   admin = adminClient(c);
   dir = mkdtempSync(join(tmpdir(), 'lattice-dp-'));
-  healthPort = await freePort();
+  [healthPort] = await freePorts(1);
   op = await startOperator({
     kubeconfig: c.operatorKubeconfig,
     namespace: ns.name,
@@ -193,15 +193,5 @@ function fetchJSON(url: string): Promise<Record<string, unknown>> {
         res.on('end', () => resolve(JSON.parse(body)));
       })
       .on('error', reject);
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = http.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => resolve(p));
-    });
   });
 }

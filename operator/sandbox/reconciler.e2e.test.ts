@@ -5,10 +5,10 @@
 // exercised in datapath/).
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import type { V1Pod, V1Secret } from '@kubernetes/client-node';
 import type { Cluster } from '../../e2e/cluster/index.ts';
+import { freePorts } from '../../e2e/cluster/ports.ts';
 import type { LatticeSandbox } from '../api/v1alpha1/types.gen.ts';
 import { startOperator } from '../operator.ts';
 import type { KubeClient } from '../runtime/kube.ts';
@@ -44,7 +44,7 @@ before(async () => {
     res.end(JSON.stringify(statusDoc));
   });
   // Bound only when a test wants the datapath reachable.
-  healthPort = await freePort();
+  [healthPort] = await freePorts(1);
   op = await startOperator({
     kubeconfig: c.operatorKubeconfig,
     namespace: ns.name,
@@ -429,13 +429,3 @@ test('the operator serves its metrics under controller-runtime names', async () 
     /controller_runtime_reconcile_total\{controller="latticesandbox",result="requeue_after"\} [1-9]/,
   );
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = http.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
