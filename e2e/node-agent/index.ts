@@ -20,7 +20,7 @@ import { DEFAULT_IMAGE_RULES, type ImageRule } from './images.ts';
 import { PodIpPool } from './ipam.ts';
 import { createBridge, deleteBridge, deletePodNetwork, type PodNet, pickPodSubnet } from './network.ts';
 import { NodeRegistration } from './node.ts';
-import { type NodeContext, PodWorker } from './pod-worker.ts';
+import { type NodeContext, PodWorker, removePodObject } from './pod-worker.ts';
 
 export { DEFAULT_IMAGE_RULES, type ImageRule } from './images.ts';
 
@@ -215,16 +215,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     }
     if (m.deletionTimestamp) {
       // never ran here (e.g. the agent restarted): finish the deletion as the kubelet would
-      void client
-        .request('DELETE', `/api/v1/namespaces/${m.namespace}/pods/${m.name}`, {
-          body: {
-            apiVersion: 'v1',
-            kind: 'DeleteOptions',
-            gracePeriodSeconds: 0,
-            preconditions: { uid: m.uid },
-          },
-        })
-        .catch(() => {});
+      void removePodObject(client, pod).catch(() => {});
       return;
     }
     if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return;

@@ -10,15 +10,16 @@ import { isNotFound } from '../../operator/runtime/errors.ts';
 import type { KubeClient } from '../../operator/runtime/kube.ts';
 import type { Logger } from '../../operator/runtime/log.ts';
 import { type ContainerHost, ContainerRunner } from './container.ts';
-import { ContainerConfigError, expand, type Lookups, resolveEnv } from './env.ts';
+import { ContainerConfigError, expand, resolveEnv } from './env.ts';
 import { containerArgv, IMAGE_ROOT, type ImageRule, REPO_ROOT } from './images.ts';
 import type { PodIpPool } from './ipam.ts';
 import { launchScript, type Mount } from './launch.ts';
 import { createPodNetwork, deletePodNetwork, type PodNet } from './network.ts';
 import { keepTransitionTimes, type PodFacts, podStatus } from './pod-status.ts';
-import { prepareVolume, type VolumeSource } from './volumes.ts';
+import { prepareVolume, type VolumeContext, type VolumeSource } from './volumes.ts';
 
-export interface NodeContext {
+/** What the node agent gives each Pod worker; lookups and tokens are handed on to the volumes. */
+export interface NodeContext extends Pick<VolumeContext, 'lookups' | 'serviceAccountToken'> {
   client: KubeClient;
   nodeName: string;
   bridge: string;
@@ -28,13 +29,6 @@ export interface NodeContext {
   imageRules: ImageRule[];
   nodePath: string;
   log: Logger;
-  lookups: Lookups;
-  serviceAccountToken(
-    namespace: string,
-    sa: string,
-    audience: string | undefined,
-    seconds: number,
-  ): Promise<string>;
   /** unique netns and host veth names, recorded so a crashed agent's leftovers can be removed */
   allocateNet(ip: string): PodNet;
   releaseNet(net: PodNet): void;
@@ -47,6 +41,15 @@ class ImageNotMapped extends Error {
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const statusKey = (s: V1PodStatus) =>
   JSON.stringify(s, (k, v) => (k === 'lastTransitionTime' || k === 'lastProbeTime' ? undefined : v));
+
+/** The kubelet's last step of a graceful deletion: remove the Pod object now (grace 0), and only
+ *  this incarnation of it (uid precondition), so a recreated Pod of the same name is untouched. */
+export function removePodObject(client: KubeClient, pod: V1Pod): Promise<unknown> {
+  const m = pod.metadata!;
+  return client.request('DELETE', `/api/v1/namespaces/${m.namespace}/pods/${m.name}`, {
+    body: { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid: m.uid } },
+  });
+}
 
 export class PodWorker {
   pod: V1Pod;
@@ -203,20 +206,10 @@ export class PodWorker {
     const graceS =
       this.pod.metadata?.deletionGracePeriodSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30;
     await this.#teardown(graceS * 1000);
-    const m = this.pod.metadata!;
-    await this.#ctx.client
-      .request('DELETE', `/api/v1/namespaces/${m.namespace}/pods/${m.name}`, {
-        body: {
-          apiVersion: 'v1',
-          kind: 'DeleteOptions',
-          gracePeriodSeconds: 0,
-          preconditions: { uid: m.uid },
-        },
-      })
-      .catch((err) => {
-        if (!isNotFound(err) && (err as { status?: number }).status !== 409)
-          this.#ctx.log.warn('final pod delete failed', { pod: this.key, error: (err as Error).message });
-      });
+    await removePodObject(this.#ctx.client, this.pod).catch((err) => {
+      if (!isNotFound(err) && (err as { status?: number }).status !== 409)
+        this.#ctx.log.warn('final pod delete failed', { pod: this.key, error: (err as Error).message });
+    });
   }
 
   /** Stops everything without touching the Pod object (it is gone, or the agent stops). */
