@@ -16,11 +16,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import { freePorts } from '../../e2e/cluster/ports.ts';
 import { UdpRelay } from '../../e2e/udp-relay/relay.ts';
 import { WireguardGoPeer } from '../wireguard/testing/wireguard-go-peer.ts';
 import {
   enableOverlayIpv6,
-  freePort,
   HTTP_PORT,
   OUR_OVERLAY,
   OUR_OVERLAY6,
@@ -89,8 +89,7 @@ test('netstack interop: SOCKS5 → netstack → WireGuard → wireguard-go → k
   t.after(() => local.close());
   const localPort = (local.address() as AddressInfo).port;
   // Forward ports are free host ports: the core also binds each forward on host loopback.
-  const fwdOpen = await freePort();
-  const fwdClosed = await freePort();
+  const [fwdOpen, fwdClosed] = await freePorts(2);
 
   const wgConfig = join(dir, 'wg0.conf');
   writeWgConfig(wgConfig, priv, peer, true);

@@ -16,9 +16,9 @@ import { connect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePorts } from '../../e2e/cluster/ports.ts';
 import { WireguardGoPeer } from '../wireguard/testing/wireguard-go-peer.ts';
 import {
-  freePort,
   HTTP_PORT,
   randomName,
   startDatapath,
@@ -302,7 +302,7 @@ async function main(): Promise<void> {
     );
     cleanups.push(() => dp.stop());
 
-    const wpPort = await freePort();
+    const [wpPort] = await freePorts(1);
     const wpConf = join(dir, 'wireproxy.conf');
     writeFileSync(
       wpConf,

@@ -6,7 +6,6 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { WireguardGoPeer } from '../../wireguard/testing/wireguard-go-peer.ts';
@@ -142,14 +141,6 @@ export async function enableOverlayIpv6(peer: WireguardGoPeer, ourPublicKey: str
 }
 
 /** A TCP port free on host loopback right now (bound and released). */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 export function randomName(prefix: string): string {
   return `${prefix}-${randomBytes(3).toString('hex')}`;
 }
