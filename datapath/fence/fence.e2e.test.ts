@@ -12,6 +12,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { createVethNetns } from '../../e2e/testing/veth-netns.ts';
 import { cleanupDir, run, startDatapath } from '../cli/harness.ts';
 
 const MAIN = new URL('../cli/main.ts', import.meta.url).pathname;
@@ -24,11 +25,6 @@ const HOST_IP = `10.231.${octet}.1`;
 const NS_IP = `10.231.${octet}.2`;
 
 const cleanups: (() => unknown)[] = [];
-const must = async (cmd: string, ...args: string[]) => {
-  const r = await run(cmd, args);
-  assert.equal(r.code, 0, `${cmd} ${args.join(' ')}: ${r.stderr}`);
-  return r;
-};
 const inNs = (...args: string[]) => run('ip', ['netns', 'exec', NS, ...args]);
 const asUid = (uid: number) => ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'];
 const fence = (extra: string[] = [], prefix: string[] = []) =>
@@ -42,16 +38,14 @@ describe('sandbox fence in a network namespace', () => {
     inNs(...asUid(uid), 'curl', '-sSf', '--max-time', '5', ...args, `http://${HOST_IP}:${webPort}/`);
 
   before(async () => {
-    await must('ip', 'netns', 'add', NS);
-    cleanups.push(() => run('ip', ['netns', 'del', NS]));
-    await must('ip', 'link', 'add', `lfh${tag}`, 'type', 'veth', 'peer', 'name', `lfn${tag}`);
-    cleanups.push(() => run('ip', ['link', 'del', `lfh${tag}`]));
-    await must('ip', 'link', 'set', `lfn${tag}`, 'netns', NS);
-    await must('ip', 'addr', 'add', `${HOST_IP}/30`, 'dev', `lfh${tag}`);
-    await must('ip', 'link', 'set', `lfh${tag}`, 'up');
-    await must('ip', 'netns', 'exec', NS, 'ip', 'addr', 'add', `${NS_IP}/30`, 'dev', `lfn${tag}`);
-    await must('ip', 'netns', 'exec', NS, 'ip', 'link', 'set', `lfn${tag}`, 'up');
-    await must('ip', 'netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'up');
+    const pod = await createVethNetns({
+      netns: NS,
+      hostIf: `lfh${tag}`,
+      nsIf: `lfn${tag}`,
+      hostIP: HOST_IP,
+      nsIP: NS_IP,
+    });
+    cleanups.push(() => pod.remove());
     const web = createServer((_q, r) => r.end('outside'));
     await new Promise<void>((r) => web.listen(0, HOST_IP, r));
     cleanups.push(() => web.close());

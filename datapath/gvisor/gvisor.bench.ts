@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { eventually } from '../../e2e/testing/eventually.ts';
+import { createVethNetns, type VethNetns } from '../../e2e/testing/veth-netns.ts';
 import { cleanupDir, readAudit, run, startDatapath } from '../cli/harness.ts';
 import { busyboxRootfs } from './testing/rootfs.ts';
 
@@ -16,7 +17,7 @@ const POD = `lgvb-${tag}`;
 const o = randomBytes(1)[0];
 const H = `10.234.${o}.1`;
 const P = `10.234.${o}.2`;
-const sh = async (...a: string[]) => {
+const _sh = async (...a: string[]) => {
   const r = await run(a[0], a.slice(1));
   if (r.code !== 0) throw new Error(`${a.join(' ')}: ${r.stderr}`);
 };
@@ -40,15 +41,9 @@ const srv = createServer((s) => {
   w();
 });
 const rootfs = busyboxRootfs();
+let pod: VethNetns | undefined;
 try {
-  await sh('ip', 'netns', 'add', POD);
-  await sh('ip', 'link', 'add', `lbh${tag}`, 'type', 'veth', 'peer', 'name', `lbp${tag}`);
-  await sh('ip', 'link', 'set', `lbp${tag}`, 'netns', POD);
-  await sh('ip', 'addr', 'add', `${H}/30`, 'dev', `lbh${tag}`);
-  await sh('ip', 'link', 'set', `lbh${tag}`, 'up');
-  await sh('ip', 'netns', 'exec', POD, 'ip', 'addr', 'add', `${P}/30`, 'dev', `lbp${tag}`);
-  await sh('ip', 'netns', 'exec', POD, 'ip', 'link', 'set', `lbp${tag}`, 'up');
-  await sh('ip', 'netns', 'exec', POD, 'ip', 'link', 'set', 'lo', 'up');
+  pod = await createVethNetns({ netns: POD, hostIf: `lbh${tag}`, nsIf: `lbp${tag}`, hostIP: H, nsIP: P });
   await new Promise<void>((r) => srv.listen(0, H, r));
   const port = (srv.address() as { port: number }).port;
   for (const runtime of ['process', 'runsc']) {
@@ -112,6 +107,5 @@ try {
 } finally {
   srv.close();
   cleanupDir(rootfs);
-  await run('ip', ['netns', 'del', POD]);
-  await run('ip', ['link', 'del', `lbh${tag}`]);
+  await pod?.remove();
 }

@@ -12,6 +12,7 @@ import { createServer as createNetServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { alive, cmdlineOf, descendants } from '../../e2e/cluster/proc.ts';
 import { eventually } from '../../e2e/testing/eventually.ts';
+import { createVethNetns } from '../../e2e/testing/veth-netns.ts';
 import { cleanupDir, readAudit, run, startDatapath } from '../cli/harness.ts';
 import { busyboxRootfs } from './testing/rootfs.ts';
 
@@ -23,11 +24,6 @@ const POD_IP = `10.232.${octet}.2`;
 
 const cleanups: (() => unknown)[] = [];
 
-const must = async (...argv: string[]) => {
-  const r = await run(argv[0], argv.slice(1));
-  assert.equal(r.code, 0, `${argv.join(' ')}: ${r.stderr}`);
-};
-
 for (const runtime of ['runsc', 'process'] as const) {
   describe(`gVisor mode (agent runtime ${runtime})`, () => {
     let allowedPort = 0;
@@ -35,16 +31,14 @@ for (const runtime of ['runsc', 'process'] as const) {
     let holdPort = 0;
     before(async () => {
       if (runtime === 'runsc') {
-        await must('ip', 'netns', 'add', POD);
-        cleanups.push(() => run('ip', ['netns', 'del', POD]));
-        await must('ip', 'link', 'add', `lgh${tag}`, 'type', 'veth', 'peer', 'name', `lgp${tag}`);
-        cleanups.push(() => run('ip', ['link', 'del', `lgh${tag}`]));
-        await must('ip', 'link', 'set', `lgp${tag}`, 'netns', POD);
-        await must('ip', 'addr', 'add', `${HOST_IP}/30`, 'dev', `lgh${tag}`);
-        await must('ip', 'link', 'set', `lgh${tag}`, 'up');
-        await must('ip', 'netns', 'exec', POD, 'ip', 'addr', 'add', `${POD_IP}/30`, 'dev', `lgp${tag}`);
-        await must('ip', 'netns', 'exec', POD, 'ip', 'link', 'set', `lgp${tag}`, 'up');
-        await must('ip', 'netns', 'exec', POD, 'ip', 'link', 'set', 'lo', 'up');
+        const pod = await createVethNetns({
+          netns: POD,
+          hostIf: `lgh${tag}`,
+          nsIf: `lgp${tag}`,
+          hostIP: HOST_IP,
+          nsIP: POD_IP,
+        });
+        cleanups.push(() => pod.remove());
       }
       const serve = async (body: string) => {
         const s = createServer((_q, r) => r.end(body));
