@@ -37,6 +37,10 @@ async function started(args: string[], env: Record<string, string> = {}) {
   return dp;
 }
 
+/** The first close record in the datapath's audit log, once it is written. */
+const closeRecord = (dp: { auditPath: string }) =>
+  eventually('a close record', () => readAudit(dp.auditPath).find((r) => r.event === 'close'), 5000);
+
 /** Waits for a socket to be closed by the other side. */
 const closedBy = (s: Socket) => new Promise<void>((r) => (s.destroyed ? r() : s.once('close', () => r())));
 
@@ -143,11 +147,7 @@ test('dial timeout: 0x06, close record reason timeout', async () => {
   const { code, sock } = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port });
   sock.destroy();
   assert.equal(code, 0x06);
-  const rec = await eventually(
-    'a close record',
-    () => readAudit(dp.auditPath).find((r) => r.event === 'close'),
-    5000,
-  );
+  const rec = await closeRecord(dp);
   assert.equal(rec.reason, 'timeout');
   assert.equal(rec.reply, 6);
 });
@@ -286,11 +286,7 @@ test('a config file updated the way the kubelet updates a projected volume is ap
   assert.equal(c.code, 0);
   version(2, { egress: { defaultAction: 'Deny', rules: [] } });
   await closedBy(c.sock);
-  const rec = await eventually(
-    'a close record',
-    () => readAudit(dp.auditPath).find((r) => r.event === 'close'),
-    5000,
-  );
+  const rec = await closeRecord(dp);
   assert.equal(rec.reason, 'policy-revoked');
   const status = (await (await fetch(`http://127.0.0.1:${dp.health.port}/status`)).json()) as {
     egress: { rules: string[]; lastReload: { source: string } };
@@ -305,11 +301,7 @@ test('an idle relayed connection is closed after --idle-timeout and audited as i
   const c = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port });
   assert.equal(await roundTrip(c.sock, 'x'), 'x');
   await closedBy(c.sock);
-  const rec = await eventually(
-    'a close record',
-    () => readAudit(dp.auditPath).find((r) => r.event === 'close'),
-    5000,
-  );
+  const rec = await closeRecord(dp);
   assert.equal(rec.reason, 'idle-timeout');
   assert.equal(rec.bytesUp, 1);
 });
@@ -341,11 +333,7 @@ test('a rule that expires closes the connections it allowed, as policy-revoked',
   const c = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port });
   assert.equal(c.code, 0);
   await closedBy(c.sock);
-  const rec = await eventually(
-    'a close record',
-    () => readAudit(dp.auditPath).find((r) => r.event === 'close'),
-    5000,
-  );
+  const rec = await closeRecord(dp);
   assert.equal(rec.reason, 'policy-revoked');
   const again = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port });
   again.sock.destroy();
