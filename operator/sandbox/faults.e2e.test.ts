@@ -9,14 +9,15 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, type TestContext, test } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Cluster } from '../../e2e/cluster/index.ts';
 import { FaultProxy, throughProxy } from '../../e2e/faultproxy/proxy.ts';
 import type { LatticeSandbox } from '../api/v1alpha1/types.gen.ts';
-import { startOperator } from '../operator.ts';
+import { type OperatorOptions, startOperator } from '../operator.ts';
 import type { KubeClient } from '../runtime/kube.ts';
 import { silentLogger } from '../runtime/log.ts';
+import type { Manager } from '../runtime/manager.ts';
 import {
   adminClient,
   cluster,
@@ -65,27 +66,39 @@ async function converged(ns: string, names: string[]): Promise<boolean> {
   return pods.length === names.length;
 }
 
-test('watch streams cut repeatedly through a fault-injecting proxy: the operator re-watches and converges', async (t) => {
-  const ns = await namespace(c, 'cut');
+/** An operator in a fresh namespace whose apiserver connections all go through a fault-injecting
+ *  proxy; everything is stopped and removed after the test. */
+async function operatorBehindFaultProxy(
+  t: TestContext,
+  prefix: string,
+  options: Pick<OperatorOptions, 'pollIntervalMs' | 'watch'>,
+) {
+  const ns = await namespace(c, prefix);
   const proxy = await FaultProxy.start({ host: '127.0.0.1', port: Number(new URL(c.apiServerURL).port) });
+  let op: Manager | undefined;
+  t.after(async () => {
+    await op?.stop();
+    await proxy.close();
+    await ns.remove();
+  });
   const kubeconfig = join(c.dir, `operator-via-proxy-${suffix()}.kubeconfig`);
   writeFileSync(
     kubeconfig,
     throughProxy(readFileSync(c.operatorKubeconfig, 'utf8'), c.apiServerURL, proxy.port),
     { mode: 0o600 },
   );
-  const op = await startOperator({
+  op = await startOperator({
     kubeconfig,
     namespace: ns.name,
     serverURL: 'http://127.0.0.1:1',
     log: silentLogger,
-    pollIntervalMs: 1000,
+    ...options,
   });
-  t.after(async () => {
-    await op.stop();
-    await proxy.close();
-    await ns.remove();
-  });
+  return { ns, proxy, op };
+}
+
+test('watch streams cut repeatedly through a fault-injecting proxy: the operator re-watches and converges', async (t) => {
+  const { ns, proxy, op } = await operatorBehindFaultProxy(t, 'cut', { pollIntervalMs: 1000 });
   const names: string[] = [];
   for (let round = 0; round < 4; round++) {
     const name = `cut-${round}`;
@@ -111,27 +124,8 @@ test('watch streams cut repeatedly through a fault-injecting proxy: the operator
 });
 
 test('a watch stream that silently stops delivering is found by the idle limit and replaced', async (t) => {
-  const ns = await namespace(c, 'stall');
-  const proxy = await FaultProxy.start({ host: '127.0.0.1', port: Number(new URL(c.apiServerURL).port) });
-  const kubeconfig = join(c.dir, `operator-via-proxy-${suffix()}.kubeconfig`);
-  writeFileSync(
-    kubeconfig,
-    throughProxy(readFileSync(c.operatorKubeconfig, 'utf8'), c.apiServerURL, proxy.port),
-    {
-      mode: 0o600,
-    },
-  );
-  const op = await startOperator({
-    kubeconfig,
-    namespace: ns.name,
-    serverURL: 'http://127.0.0.1:1',
-    log: silentLogger,
+  const { ns, proxy, op } = await operatorBehindFaultProxy(t, 'stall', {
     watch: { timeoutSeconds: 600, idleMs: 4000 },
-  });
-  t.after(async () => {
-    await op.stop();
-    await proxy.close();
-    await ns.remove();
   });
   await create(ns.name, 'st-0');
   await eventually('first sandbox', () => converged(ns.name, ['st-0']));
