@@ -6,7 +6,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually as sharedEventually } from '../../e2e/testing/eventually.ts';
 
 const MAIN = new URL('./main.ts', import.meta.url).pathname;
 
@@ -137,19 +136,6 @@ export function readAudit(path: string): Record<string, unknown>[] {
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l));
-}
-
-/**
- * The old argument order of e2e/testing/eventually.ts, kept only for datapath/proxy/proxy.e2e.test.ts
- * (being reworked by someone else at the moment); new code imports e2e/testing/eventually.ts. Delete
- * this once that file has switched.
- */
-export function eventually<T>(
-  fn: () => T | undefined | Promise<T | undefined>,
-  ms = 5000,
-  what = 'condition',
-): Promise<T> {
-  return sharedEventually(what, fn, ms);
 }
 
 /** A TCP server on a free loopback port. */

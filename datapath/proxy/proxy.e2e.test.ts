@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SocksClient } from 'socks';
+import { eventually } from '../../e2e/testing/eventually.ts';
 import {
   cleanupDir,
-  eventually,
   type RunningDatapath,
   readAudit,
   run,
@@ -129,7 +129,7 @@ describe('allowed traffic through real clients', () => {
     assert.match(r.stdout, /x-seen-connection: close/i);
     assert.match(r.stdout, /x-seen-session: \r\n/i, 'the session header is for the proxy, not the origin');
     assert.ok(r.stdout.endsWith(BODY));
-    const rec = await eventually(() =>
+    const rec = await eventually('the audit record', () =>
       readAudit(dp.auditPath).find((x) => x.session === 'sess-42' && x.event === 'decision'),
     );
     assert.equal(rec.proto, 'http');
@@ -161,7 +161,7 @@ describe('allowed traffic through real clients', () => {
       socket.on('end', () => r(t));
     });
     assert.ok(text.endsWith(BODY));
-    const rec = await eventually(() =>
+    const rec = await eventually('the audit record', () =>
       readAudit(dp.auditPath).find((x) => x.session === 'agent-session-7' && x.event === 'close'),
     );
     assert.equal(rec.decision, 'allow');
@@ -182,7 +182,7 @@ describe('allowed traffic through real clients', () => {
       sock.on('end', () => r(n));
     });
     assert.equal(got, 12345 * 3);
-    const rec = await eventually(() =>
+    const rec = await eventually('the audit record', () =>
       readAudit(dp.auditPath).find((x) => x.event === 'close' && x.src === `127.0.0.1:${port}`),
     );
     assert.equal(rec.bytesUp, 12345);
@@ -204,7 +204,7 @@ describe('bypass attempts are denied with 0x02 / 403 and audited', () => {
     const { code, sock } = await socks5Connect(dp.proxy, { atyp, host, port });
     sock.destroy();
     assert.equal(code, 0x02, `${String(host)}:${port}`);
-    const rec = await eventually(() =>
+    const rec = await eventually('the audit record', () =>
       readAudit(dp.auditPath)
         .slice(before)
         .find((x) => x.event === 'decision' && x.decision === 'deny'),
@@ -290,7 +290,7 @@ describe('reply codes and audit reasons for failures', () => {
     });
     sock.destroy();
     assert.equal(code, 0x04);
-    const rec = await eventually(() =>
+    const rec = await eventually('the audit record', () =>
       readAudit(dp.auditPath)
         .slice(before)
         .find((x) => x.host === 'nowhere.pypi.test'),
@@ -308,7 +308,7 @@ describe('reply codes and audit reasons for failures', () => {
     });
     sock.destroy();
     assert.equal(code, 0x05);
-    const rec = await eventually(() =>
+    const rec = await eventually('the audit record', () =>
       readAudit(dp.auditPath).find((x) => x.event === 'close' && x.reason === 'refused'),
     );
     assert.equal(rec.reply, 0x05);
