@@ -44,7 +44,7 @@ export const START_FLAGS: readonly FlagDef[] = [
   {
     name: 'token',
     arg: 'TOKEN',
-    help: 'one-time enrollment token (not needed when credentials exist)',
+    help: 'one-time enrollment token (or env LATTICE_TOKEN, preferred: arguments show in ps); not needed when credentials exist',
     apply: (p, v) => (p.token = v),
   },
   {

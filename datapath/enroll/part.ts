@@ -43,8 +43,9 @@ function endpointOf(text: string | undefined): { address: string; port: number }
 const ipv4Bytes = (ip: string) => Buffer.from(ip.split('.').map(Number));
 
 /**
- * The token, or null when there is none. Kubernetes leaves `--token=$(LATTICE_TOKEN)` unexpanded when
- * the optional Secret key is gone (the control plane removes a consumed token): that is "no token".
+ * The token, or null when there is none. A `$(LATTICE_TOKEN)` reference left unexpanded (Kubernetes does
+ * that in args when the optional Secret key is gone: the control plane removes a consumed token) is
+ * "no token".
  */
 export function presentToken(t: string | null): string | null {
   return t === null || t === '' || /^\$\([A-Z_]+\)$/.test(t) ? null : t;

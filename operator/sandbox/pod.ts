@@ -69,8 +69,8 @@ export function datapathArgs(s: LatticeSandbox, settings: PodSettings): string[]
     'start',
     `--name=${name}`,
     `--server-url=${settings.serverURL}`,
-    // Kubernetes expands $(LATTICE_TOKEN) from the env var below: the Pod spec shows only the reference.
-    '--token=$(LATTICE_TOKEN)',
+    // The token is not an argument: the datapath reads LATTICE_TOKEN (env below) itself, so it never
+    // appears in a process listing (/proc/PID/cmdline is world-readable, the environment is not).
     `--proxy-addr=127.0.0.1:${spec.proxy?.port ?? 1080}`,
     `--health-addr=0.0.0.0:${spec.datapath?.healthPort ?? 15021}`,
     `--config=${SPEC_DIR}/config.json`,

@@ -153,7 +153,6 @@ test('Sidecar: the Pod, field by field, and its token Secret', async () => {
     'start',
     '--name=side',
     '--server-url=http://127.0.0.1:1',
-    '--token=$(LATTICE_TOKEN)',
     '--proxy-addr=127.0.0.1:1080',
     '--health-addr=0.0.0.0:15021',
     '--config=/etc/lattice-spec/config.json',
