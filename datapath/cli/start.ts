@@ -202,8 +202,12 @@ export async function sandboxStart(argv: readonly string[]): Promise<number> {
 
   const proxy = new ProxyServer(deps);
   const proxyBound = await proxy.listen(settings.proxyAddr.host, settings.proxyAddr.port);
+  // With an overlay (enrolled, or --wg-config) forwards listen only on the overlay address, where the
+  // overlay part starts them. Only a standalone datapath listens locally: binding the Pod's loopback
+  // as well would take the agent's own port (`--forward 8080:127.0.0.1:8080`).
+  const overlay = settings.serverUrl !== null || settings.extra['wg-config'] !== undefined;
   const forwarders: Forwarder[] = [];
-  for (const f of settings.forwards) {
+  for (const f of overlay ? [] : settings.forwards) {
     const fw = new Forwarder(f, deps, dialer, resolver);
     await fw.start(new TcpStreamListener(f.listen, f.port));
     forwarders.push(fw);

@@ -88,8 +88,11 @@ test('netstack interop: SOCKS5 → netstack → WireGuard → wireguard-go → k
   await new Promise<void>((r) => local.listen(0, '127.0.0.1', () => r()));
   t.after(() => local.close());
   const localPort = (local.address() as AddressInfo).port;
-  // Forward ports are free host ports: the core also binds each forward on host loopback.
-  const [fwdOpen, fwdClosed] = await freePorts(2);
+  // The open forward uses the local server's own port (the `--forward 8080:127.0.0.1:8080` pattern):
+  // with the overlay up a forward listens only on the overlay address, so it cannot collide with the
+  // server it exposes on loopback (the datapath would fail to start with EADDRINUSE otherwise).
+  const fwdOpen = localPort;
+  const [fwdClosed] = await freePorts(1);
 
   const wgConfig = join(dir, 'wg0.conf');
   writeWgConfig(wgConfig, priv, peer, true);
