@@ -73,9 +73,21 @@ for (const [name, spec] of [
         (e) => e.regarding.name === name && e.reason === 'PodRejected' && e.type === 'Warning',
       ),
     );
-    // No retry loop: the status stays as written.
-    const rv = sb.metadata.resourceVersion;
-    await new Promise((r) => setTimeout(r, 2000));
-    assert.equal((await getSandbox(name)).metadata.resourceVersion, rv);
+    // No retry loop: once the writes that follow the rejection have landed (the status, the Event),
+    // the object stays as written. A loop would never settle, or would change it again afterwards.
+    let rv = sb.metadata.resourceVersion;
+    const settled = await eventually(
+      'the sandbox to settle',
+      async () => {
+        await new Promise((r) => setTimeout(r, 1000));
+        const now = (await getSandbox(name)).metadata.resourceVersion;
+        if (now === rv) return now;
+        rv = now;
+        return undefined;
+      },
+      15_000,
+    );
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal((await getSandbox(name)).metadata.resourceVersion, settled);
   });
 }
