@@ -10,15 +10,12 @@ import type { NetmapPeer, NetmapState } from '../bus/netmap-state.ts';
 import { NetmapSync } from '../bus/netmap-sync.ts';
 import { CredentialRenewal } from '../bus/renewal.ts';
 import { type Datapath, type RunningPart, registerDatapathPart } from '../cli/parts.ts';
-import type { ForwardSpec } from '../config/settings.ts';
 import type { DialRoute } from '../dial/dialer.ts';
-import { Forwarder } from '../forward/forwarder.ts';
 import { formatAddress } from '../netstack/ip/address.ts';
 import { NetstackRuntime } from '../netstack/runtime.ts';
 import type { Netstack } from '../netstack/stack.ts';
 import { OverlayDialer } from '../overlay/dialer.ts';
-import { exposeNetstack, OVERLAY_TCP } from '../overlay/expose.ts';
-import { OverlayListener } from '../overlay/listener.ts';
+import { exposeNetstack, OVERLAY_TCP, startOverlayForwards } from '../overlay/expose.ts';
 import { type IPAddress, inPrefix, normalise } from '../policy/address.ts';
 import { parseRule } from '../policy/rule.ts';
 import { WireGuardDevice } from '../wireguard/device.ts';
@@ -150,14 +147,12 @@ export async function startEnrolled(dp: Datapath): Promise<RunningPart | undefin
     });
   };
 
-  const forwarders: Forwarder[] = [];
-  for (const f of s.forwards as readonly ForwardSpec[]) {
-    const fw = new Forwarder(f, dp.deps, dp.dialer, dp.resolver);
-    await fw.start(
-      new OverlayListener(runtime, self, f.port, (a) => peersByIP.get(formatAddress(a))?.name ?? null),
-    );
-    forwarders.push(fw);
-  }
+  const forwarders = await startOverlayForwards(
+    dp,
+    runtime,
+    [self],
+    (a) => peersByIP.get(formatAddress(a))?.name ?? null,
+  );
 
   const bus = openBus(c, dp.log);
   const renewal = new CredentialRenewal(c, path, bus, dp.log);

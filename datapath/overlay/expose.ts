@@ -2,7 +2,11 @@
 // the `netstack` section of /status and the `lattice_netstack_*` metrics, plus the TCP settings
 // overlay connections use. One place, so both parts report the same way.
 import type { Datapath } from '../cli/parts.ts';
+import type { ForwardSpec } from '../config/settings.ts';
+import { Forwarder } from '../forward/forwarder.ts';
+import type { NetstackRuntime } from '../netstack/runtime.ts';
 import type { Netstack, NetstackOptions } from '../netstack/stack.ts';
+import { OverlayListener } from './listener.ts';
 import { registerNetstackMetrics } from './metrics.ts';
 
 /**
@@ -20,4 +24,26 @@ export function exposeNetstack(dp: Datapath, stack: () => Netstack | null): void
   if (dp.metrics.registry.getSingleMetric('lattice_netstack_packets_received_total') === undefined) {
     registerNetstackMetrics(dp.metrics.registry, stack);
   }
+}
+
+/**
+ * Starts every forward on each overlay address. With an overlay these are the only forward
+ * listeners (the core binds forwards locally only when standalone). `peerName` names the peer an
+ * overlay source address belongs to, for allowFrom by name.
+ */
+export async function startOverlayForwards(
+  dp: Datapath,
+  runtime: NetstackRuntime,
+  addresses: readonly Uint8Array[],
+  peerName: (source: Uint8Array) => string | null,
+): Promise<Forwarder[]> {
+  const forwarders: Forwarder[] = [];
+  for (const f of dp.settings.forwards as readonly ForwardSpec[]) {
+    for (const a of addresses) {
+      const fw = new Forwarder(f, dp.deps, dp.dialer, dp.resolver);
+      await fw.start(new OverlayListener(runtime, a, f.port, peerName));
+      forwarders.push(fw);
+    }
+  }
+  return forwarders;
 }

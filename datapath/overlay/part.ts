@@ -5,9 +5,7 @@
 // Without --wg-config it does nothing (standalone datapath, or enrollment brings the overlay).
 
 import { type Datapath, type RunningPart, registerDatapathPart } from '../cli/parts.ts';
-import type { ForwardSpec } from '../config/settings.ts';
 import type { DialRoute } from '../dial/dialer.ts';
-import { Forwarder } from '../forward/forwarder.ts';
 import { formatAddress } from '../netstack/ip/address.ts';
 import { NetstackRuntime } from '../netstack/runtime.ts';
 import type { Netstack } from '../netstack/stack.ts';
@@ -17,8 +15,7 @@ import { WireGuardDevice } from '../wireguard/device.ts';
 import { registerWireGuardMetrics } from '../wireguard/metrics.ts';
 import { loadWgQuickConfig } from '../wireguard/wg-quick-file.ts';
 import { OverlayDialer } from './dialer.ts';
-import { exposeNetstack, OVERLAY_TCP } from './expose.ts';
-import { OverlayListener } from './listener.ts';
+import { exposeNetstack, OVERLAY_TCP, startOverlayForwards } from './expose.ts';
 
 export class OverlayConfigError extends Error {
   override name = 'OverlayConfigError';
@@ -78,15 +75,8 @@ export async function startOverlay(dp: Datapath): Promise<RunningPart | undefine
   });
   dp.dialer.setRoutes(routes);
 
-  // Every forward also listens on each overlay address (the core keeps its local listener).
-  const forwarders: Forwarder[] = [];
-  for (const f of dp.settings.forwards as readonly ForwardSpec[]) {
-    for (const a of addresses) {
-      const fw = new Forwarder(f, dp.deps, dp.dialer, dp.resolver);
-      await fw.start(new OverlayListener(runtime, a, f.port, () => null));
-      forwarders.push(fw);
-    }
-  }
+  // No netmap here, so no peer names: allowFrom matches these peers by CIDR.
+  const forwarders = await startOverlayForwards(dp, runtime, addresses, () => null);
 
   dp.status.section('overlay', () => ({
     listenPort: device.port,
