@@ -4,7 +4,8 @@
 // - finalizers: added before the first reconcile, `finalize` called once when the object is
 //   being deleted, then removed so garbage collection takes the children;
 // - status: the handler returns the status it wants; it is written with server-side apply to
-//   the status subresource only when it differs from what is stored;
+//   the status subresource only when it differs from what is stored (what this process last
+//   wrote, while the cache does not show that write yet);
 // - retries: errors are classified (errors.ts): temporary → per-key backoff, conflict →
 //   quiet requeue, permanent → Warning Event and wait for the next change; a handler that
 //   throws never takes the process down;
@@ -13,6 +14,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { applyStatus, FIELD_MANAGER } from './apply.ts';
 import { classify, errorMessage, isNotFound, TemporaryError } from './errors.ts';
 import type { EventRecorder } from './events.ts';
+import { Expectations } from './expectations.ts';
 import { Informer } from './informer.ts';
 import { type KubeClient, type KubeObject, type ResourceRef, resourcePath } from './kube.ts';
 import type { Logger } from './log.ts';
@@ -63,6 +65,10 @@ export class Controller<T extends KubeObject, S> {
   readonly #primary: Informer;
   readonly #children = new Map<string, Informer>();
   readonly #finalized = new Set<string>();
+  // Status written and not yet seen in the cache. A pass on a stale cache (one our own finalizer
+  // write queues) reconciles from it instead of the older status: the handler then computes the
+  // same status from the same inputs and nothing is written twice.
+  readonly #written = new Expectations<{ uid: string; status: unknown }>();
   #workers: Promise<void>[] = [];
 
   constructor(h: Handler<T, S>, d: ControllerDeps) {
@@ -216,7 +222,14 @@ export class Controller<T extends KubeObject, S> {
       ctx.log.info('finalized');
       return undefined;
     }
+    const cached = o.status;
+    const written = this.#written.get(
+      key,
+      (w) => w.uid !== uid || isDeepStrictEqual(w.status, normalize(cached)),
+    );
+    if (written) o = { ...o, status: written.value.status };
     if (fin && !hasFinalizer) {
+      // The answer is the stored object: newer than the cache, and than what we wrote.
       o = await this.#setFinalizers(o, [...(o.metadata.finalizers ?? []), fin]);
     }
     const out = await h.reconcile(o, ctx);
@@ -227,6 +240,7 @@ export class Controller<T extends KubeObject, S> {
         metadata: { name: o.metadata.name!, namespace: o.metadata.namespace },
         status: out.status,
       });
+      this.#written.set(key, { uid, status: normalize(out.status) });
     }
     return out.requeueAfterMs;
   }

@@ -1,7 +1,7 @@
 // The LatticeSandbox reconciler: level-triggered, idempotent, one pass =
 //   1. Pod: absent → issue a fresh enrollment token (the old credential died with the old
-//      Pod's emptyDir) and create the Pod; shape changed (hash) → delete it, recreate next
-//      pass; datapath config changed → patch the annotation the datapath reads (no restart);
+//      Pod's emptyDir; one token per Pod incarnation) and create the Pod; shape changed
+//      (hash) → delete it, recreate next pass; datapath config changed → patch the annotation the datapath reads (no restart);
 //      otherwise write nothing.
 //   2. Poll the datapath's /status (bounded concurrency, hard timeout; failure = Unknown).
 //   3. Return the status; the runtime writes it only if it changed.
@@ -13,6 +13,7 @@ import type { LatticeSandbox, LatticeSandboxStatus } from '../api/v1alpha1/types
 import { apply, FIELD_MANAGER } from '../runtime/apply.ts';
 import type { Context, Handler, Kind } from '../runtime/controller.ts';
 import { ApiError, isNotFound, PermanentError } from '../runtime/errors.ts';
+import { Expectations } from '../runtime/expectations.ts';
 import { type KubeObject, PODS, resourcePath, SECRETS } from '../runtime/kube.ts';
 import { Semaphore } from '../runtime/semaphore.ts';
 import type { IdentityRevoker } from './identity.ts';
@@ -56,13 +57,16 @@ export function sandboxHandler(settings: SandboxSettings): Handler<LatticeSandbo
   const poll = settings.poll ?? pollStatus;
   const timeoutMs = settings.pollTimeoutMs ?? 2000;
   const intervalMs = settings.pollIntervalMs ?? 15_000;
-  // Pods created but not yet seen by the Pod informer ("expectations", as in the ReplicaSet
-  // controller): without this a pass that runs before the informer catches up would believe the
-  // Pod is missing and issue a second token.
-  const expected = new Map<string, { pod: V1Pod; at: number }>();
-  const EXPECT_MS = 30_000;
+  // Pods created but not yet seen by the Pod informer: without this a pass that runs before the
+  // informer catches up would believe the Pod is missing and issue a second token.
+  const expected = new Expectations<true>();
+  // Tokens issued for a Pod that has not come to be (admission refused it, or its create failed),
+  // until the sandbox cache shows them in status. Such a token was never used: the next attempt
+  // reuses it. Status says so too, but a pass on a cache that has not seen the status write yet
+  // (the pass our own finalizer write queues) would otherwise issue a second token.
+  const unused = new Expectations<{ uid: string } & Token>();
 
-  async function issueToken(ctx: Context, s: LatticeSandbox): Promise<V1Secret> {
+  async function issueToken(ctx: Context, s: LatticeSandbox): Promise<Token> {
     const now = Date.now();
     let ttl: number;
     try {
@@ -86,7 +90,12 @@ export function sandboxHandler(settings: SandboxSettings): Handler<LatticeSandbo
       ...body,
     } as KubeObject);
     ctx.log.info('issued enrollment token', { object: secretName(name) });
-    return secret;
+    const token = {
+      issuedAt: secret.metadata?.annotations?.[ANNOTATION_ISSUED],
+      expiresAt: secret.metadata?.annotations?.[ANNOTATION_EXPIRES],
+    };
+    unused.set(ctx.key, { uid: s.metadata.uid!, ...token });
+    return token;
   }
 
   return {
@@ -112,15 +121,14 @@ export function sandboxHandler(settings: SandboxSettings): Handler<LatticeSandbo
       const name = s.metadata.name!;
       const want = desiredPod(s, settings);
       let pod = ctx.cache('pods').get(`${ns}/${name}`) as V1Pod | undefined;
-      const exp = expected.get(ctx.key);
-      if (pod || (exp && Date.now() - exp.at > EXPECT_MS)) expected.delete(ctx.key);
-      else if (exp) {
+      const exp = expected.get(ctx.key, () => pod !== undefined);
+      if (exp) {
         // Created moments ago; the informer has not delivered it yet. Wait for it (its ADDED event
         // re-runs this), with a timer in case it was deleted before the informer ever saw it.
-        return { status: undefined, requeueAfterMs: EXPECT_MS - (Date.now() - exp.at) + 100 };
+        return { status: undefined, requeueAfterMs: exp.msLeft + 100 };
       }
       // The token's times are read when it is issued and kept in status: no Secret read per pass.
-      let issued: V1Secret | undefined;
+      let token: Token | undefined = s.status?.enrollment;
       let requeueAfterMs: number | undefined;
       let podRejected: string | undefined;
 
@@ -166,15 +174,21 @@ export function sandboxHandler(settings: SandboxSettings): Handler<LatticeSandbo
       } else if (!pod) {
         // A new Pod has no credential (it lived in the old Pod's emptyDir): it needs a fresh token.
         // After a refused Pod the token issued for it was never used: keep it while it is fresh,
-        // so retries (resync, finalizer updates) write nothing new.
+        // so retries (resync, finalizer updates) write nothing new. `unused` knows of it before
+        // the status in the cache does.
         const refused =
           s.status?.observedGeneration === s.metadata.generation &&
           s.status?.conditions?.some((x) => x.type === 'PodReady' && x.reason === 'PodRejected');
-        const fresh = Date.parse(s.status?.enrollment?.expiresAt ?? '') > Date.now() + 5 * 60_000;
-        if (!(refused && fresh)) issued = await issueToken(ctx, s);
+        const uid = s.metadata.uid;
+        const kept =
+          unused.get(ctx.key, (t) => t.uid !== uid || t.issuedAt === token?.issuedAt)?.value ??
+          (refused ? token : undefined);
+        const fresh = Date.parse(kept?.expiresAt ?? '') > Date.now() + 5 * 60_000;
+        token = fresh ? kept : await issueToken(ctx, s);
         try {
           pod = await apply<V1Pod>(ctx.client, PODS, want as KubeObject);
-          expected.set(ctx.key, { pod, at: Date.now() });
+          unused.delete(ctx.key); // this Pod incarnation has it now
+          expected.set(ctx.key, true);
           void ctx.events.record(raw, 'Normal', 'PodCreated', `created Pod ${name} (${s.spec.mode} mode)`);
         } catch (e) {
           // Admission (Pod Security, quota, policy) said no: that is the sandbox's state, not a
@@ -195,12 +209,7 @@ export function sandboxHandler(settings: SandboxSettings): Handler<LatticeSandbo
         sandbox: s,
         pod,
         poll: result,
-        token: issued
-          ? {
-              issuedAt: issued.metadata?.annotations?.[ANNOTATION_ISSUED],
-              expiresAt: issued.metadata?.annotations?.[ANNOTATION_EXPIRES],
-            }
-          : s.status?.enrollment,
+        token,
         now: new Date(),
         podRejected,
       });
@@ -220,6 +229,8 @@ export function sandboxHandler(settings: SandboxSettings): Handler<LatticeSandbo
     },
   };
 }
+
+type Token = { issuedAt?: string; expiresAt?: string };
 
 function ownerRef(s: LatticeSandbox) {
   return {
