@@ -69,3 +69,63 @@ for (const ioThread of [false, true]) {
     );
   });
 }
+
+test('a peer that moves to a new port keeps getting every packet, as our sending socket follows it', async (t) => {
+  // The device sends to its busiest endpoint on a connected socket (device.ts, InlineUdp). Here the
+  // peer restarts on another port (same key) and initiates: the first datagrams to it leave on the
+  // bound socket, later ones on the socket connected to the new endpoint — none may be lost.
+  const privA = generatePrivateKey();
+  const privB = generatePrivateKey();
+  const a = await WireGuardDevice.open({ privateKey: privA, listenAddress: '127.0.0.1' });
+  const b1 = await WireGuardDevice.open({ privateKey: privB, listenAddress: '127.0.0.1' });
+  let b2: WireGuardDevice | null = null;
+  t.after(() => Promise.all([a.close(), b1.close(), b2?.close()]));
+  const ipA = parseAddress('10.7.0.1');
+  const ipB = parseAddress('10.7.0.2');
+  a.addPeer({ publicKey: publicKeyOf(privB), allowedIps: ['10.7.0.2/32'] });
+  const packetsTo = (d: WireGuardDevice) => {
+    const got: number[] = [];
+    d.onPacket((p) => got.push(Buffer.from(p).readUInt16BE(26))); // the echo sequence number
+    return got;
+  };
+  const ping = (seq: number) => buildEchoRequest(ipA, ipB, 1, seq);
+  const waitFor = async (cond: () => boolean) => {
+    for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(cond());
+  };
+
+  b1.addPeer({
+    publicKey: publicKeyOf(privA),
+    endpoint: { address: '127.0.0.1', port: a.port },
+    allowedIps: ['10.7.0.1/32'],
+  });
+  const atA = packetsTo(a);
+  b1.send(buildEchoRequest(ipB, ipA, 1, 0));
+  await waitFor(() => atA.length === 1);
+  const atB1 = packetsTo(b1);
+  for (let seq = 1; seq <= 100; seq++) assert.equal(a.send(ping(seq)), 'sent');
+  await waitFor(() => atB1.length === 100);
+
+  // (opened before b1 closes, so its port is surely another)
+  b2 = await WireGuardDevice.open({ privateKey: privB, listenAddress: '127.0.0.1' });
+  assert.notEqual(b2.port, b1.port);
+  await b1.close();
+  b2.addPeer({
+    publicKey: publicKeyOf(privA),
+    endpoint: { address: '127.0.0.1', port: a.port },
+    allowedIps: ['10.7.0.1/32'],
+  });
+  b2.send(buildEchoRequest(ipB, ipA, 1, 1));
+  await waitFor(() => atA.length === 2);
+  assert.equal(a.peers()[0].endpoint?.port, b2.port);
+  const atB2 = packetsTo(b2);
+  for (let seq = 1; seq <= 200; seq++) assert.equal(a.send(ping(seq)), 'sent');
+  await waitFor(() => atB2.length === 200);
+  assert.deepEqual(
+    atB2,
+    Array.from({ length: 200 }, (_, i) => i + 1),
+  );
+  // And the peer still reaches us.
+  b2.send(buildEchoRequest(ipB, ipA, 1, 2));
+  await waitFor(() => atA.length === 3);
+});

@@ -189,21 +189,40 @@ interface UdpIo {
   close(): Promise<void>;
 }
 
-/** The socket on the main thread: one `sendto` per datagram, straight from the event loop. */
+/**
+ * The socket on the main thread: one `sendto` per datagram, straight from the event loop.
+ *
+ * Two sockets share the port (SO_REUSEPORT): the bound one receives from everyone and sends to any
+ * endpoint; the other is connected to the endpoint most datagrams go to (the peer of a sidecar), and
+ * those are sent on it without an address — Node then skips the per-datagram address handling and
+ * the kernel its route lookup (the largest item of the overlay profile is this `sendto`). The
+ * kernel delivers that endpoint's datagrams to the connected socket (the more specific match), so
+ * both sockets are read. When the traffic moves elsewhere (roaming, or another peer becoming the
+ * busy one), the connected socket follows after a run of sends to the new endpoint.
+ */
 class InlineUdp implements UdpIo {
   readonly #socket: dgram.Socket;
+  /** Connected to #connectedTo:#connectedPort ('' = not yet); null if the port could not be shared. */
+  readonly #peerSocket: dgram.Socket | null;
   readonly #dualStack: boolean;
+  #connectedTo = '';
+  #connectedPort = 0;
+  /** Consecutive datagrams sent to other endpoints than the connected one. */
+  #elsewhere = 0;
   /** Last destination and its socket form (IPv4 as ::ffff: on a dual-stack socket), to skip the work per packet. */
   #lastTo = '';
   #lastToMapped = '';
   sendErrors = 0;
 
-  private constructor(socket: dgram.Socket, dualStack: boolean) {
+  private constructor(socket: dgram.Socket, peerSocket: dgram.Socket | null, dualStack: boolean) {
     this.#socket = socket;
+    this.#peerSocket = peerSocket;
     this.#dualStack = dualStack;
-    socket.on('error', () => {
+    const onError = () => {
       this.sendErrors++;
-    });
+    };
+    socket.on('error', onError);
+    peerSocket?.on('error', onError);
   }
 
   static async open(
@@ -211,30 +230,34 @@ class InlineUdp implements UdpIo {
     onDatagram: (data: Buffer, address: string, port: number) => void,
   ): Promise<InlineUdp> {
     const v4 = isIPv4(opts.address);
-    const socket = dgram.createSocket({ type: v4 ? 'udp4' : 'udp6', ipv6Only: false, lookup: literalLookup });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(opts.port, opts.address, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
+    // A dual-stack socket reports IPv4 senders as ::ffff:a.b.c.d; peers and stats see plain IPv4.
+    let lastRaw = '';
+    let lastPlain = '';
+    const onMessage = (msg: Buffer, rinfo: dgram.RemoteInfo) => {
+      if (rinfo.address !== lastRaw) {
+        lastRaw = rinfo.address;
+        lastPlain = rinfo.family === 'IPv6' && lastRaw.startsWith('::ffff:') ? lastRaw.slice(7) : lastRaw;
+      }
+      onDatagram(msg, lastPlain, rinfo.port);
+    };
+    const socket = await bindClaimed(v4, opts.address, opts.port);
+    let peerSocket: dgram.Socket | null = null;
     try {
-      // Bursts of datagrams outrun one event loop turn; a larger queue trades memory for fewer drops.
-      socket.setRecvBufferSize(opts.bufferBytes);
-      socket.setSendBufferSize(opts.bufferBytes);
+      peerSocket = await bindSocket(v4, opts.address, socket.address().port, true);
     } catch {
-      // The kernel caps these (net.core.rmem_max); the default then stays, which still works.
+      // The port could not be shared: every datagram goes through the bound socket, which works.
     }
-    socket.on('message', (msg, rinfo) => {
-      // A dual-stack socket reports IPv4 senders as ::ffff:a.b.c.d; peers and stats see plain IPv4.
-      const address =
-        rinfo.address.startsWith('::ffff:') && rinfo.family === 'IPv6'
-          ? rinfo.address.slice(7)
-          : rinfo.address;
-      onDatagram(msg, address, rinfo.port);
-    });
-    return new InlineUdp(socket, !v4 && opts.address === '::');
+    for (const s of peerSocket === null ? [socket] : [socket, peerSocket]) {
+      try {
+        // Bursts of datagrams outrun one event loop turn; a larger queue trades memory for fewer drops.
+        s.setRecvBufferSize(opts.bufferBytes);
+        s.setSendBufferSize(opts.bufferBytes);
+      } catch {
+        // The kernel caps these (net.core.rmem_max); the default then stays, which still works.
+      }
+      s.on('message', onMessage);
+    }
+    return new InlineUdp(socket, peerSocket, !v4 && opts.address === '::');
   }
 
   get port(): number {
@@ -250,17 +273,94 @@ class InlineUdp implements UdpIo {
       this.#lastTo = to;
       this.#lastToMapped = this.#dualStack && isIPv4(to) ? `::ffff:${to}` : to;
     }
-    // With literalLookup Node sends at once when the kernel takes the datagram (the normal case).
-    // Only behind a full socket buffer does it queue, and a queued send reads its bytes later, after
-    // the core may have reused them (its output ring): copy exactly then. (The one datagram that
-    // first finds the buffer full is queued uncopied; it could only be overwritten by 256 more
-    // datagrams in the same synchronous run, and would then be a lost packet, not corrupt data:
-    // the copy that overwrote it is a valid datagram the peer already has.)
-    const payload = this.#socket.getSendQueueCount() > 0 ? Buffer.from(data) : data;
-    this.#socket.send(payload, port, this.#lastToMapped, this.#onSent);
+    const peer = this.#peerSocket;
+    if (peer !== null) {
+      if (this.#lastToMapped !== this.#connectedTo || port !== this.#connectedPort) {
+        // Follow the traffic, but not datagram by datagram when several endpoints alternate.
+        if (this.#connectedTo === '' || ++this.#elsewhere >= FOLLOW_AFTER_SENDS) this.#connect(peer, port);
+      }
+      if (this.#lastToMapped === this.#connectedTo && port === this.#connectedPort) {
+        this.#elsewhere = 0;
+        peer.send(copyIfQueued(peer, data), this.#onSent);
+        return;
+      }
+    }
+    this.#socket.send(copyIfQueued(this.#socket, data), port, this.#lastToMapped, this.#onSent);
+  }
+
+  #connect(peer: dgram.Socket, port: number): void {
+    this.#elsewhere = 0;
+    try {
+      if (this.#connectedTo !== '') peer.disconnect();
+      this.#connectedTo = '';
+      peer.connectSync(port, this.#lastToMapped);
+      this.#connectedTo = this.#lastToMapped;
+      this.#connectedPort = port;
+    } catch {
+      // (e.g. an IPv6 endpoint on an IPv4 socket) the bound socket sends it, and fails the same way.
+    }
   }
 
   close(): Promise<void> {
-    return new Promise<void>((resolve) => this.#socket.close(() => resolve()));
+    const closing = [this.#socket, this.#peerSocket].map((s) =>
+      s === null ? undefined : new Promise<void>((resolve) => s.close(() => resolve())),
+    );
+    return Promise.all(closing).then(() => {});
+  }
+}
+
+/** Sends in a row to another endpoint before the connected socket moves there. */
+const FOLLOW_AFTER_SENDS = 32;
+
+/**
+ * With literalLookup Node sends at once when the kernel takes the datagram (the normal case). Only
+ * behind a full socket buffer does it queue, and a queued send reads its bytes later, after the core
+ * may have reused them (its output ring): copy exactly then. (The one datagram that first finds the
+ * buffer full is queued uncopied; it could only be overwritten by 256 more datagrams in the same
+ * synchronous run, and would then be a lost packet, not corrupt data: the copy that overwrote it is a
+ * valid datagram the peer already has.)
+ */
+function copyIfQueued(socket: dgram.Socket, data: Uint8Array): Uint8Array {
+  return socket.getSendQueueCount() > 0 ? Buffer.from(data) : data;
+}
+
+function bindSocket(v4: boolean, address: string, port: number, reusePort: boolean): Promise<dgram.Socket> {
+  const socket = dgram.createSocket({
+    type: v4 ? 'udp4' : 'udp6',
+    ipv6Only: false,
+    reusePort,
+    lookup: literalLookup,
+  });
+  return new Promise<dgram.Socket>((resolve, reject) => {
+    socket.once('error', (err) => {
+      socket.close();
+      reject(err);
+    });
+    socket.bind(port, address, () => {
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+  });
+}
+
+/**
+ * Binds the device's socket with SO_REUSEPORT (so the connected socket can share its port) without
+ * letting that weaken the port's ownership: SO_REUSEPORT would also admit any other socket of this
+ * user that asks for it — e.g. a second datapath told the same port, which must fail with
+ * EADDRINUSE instead of silently taking half the traffic. So the port is first claimed with a plain
+ * socket (which fails if anyone holds it, and which a reuse socket elsewhere cannot join), released,
+ * and bound again with the option at once.
+ */
+async function bindClaimed(v4: boolean, address: string, port: number): Promise<dgram.Socket> {
+  for (let attempt = 0; ; attempt++) {
+    const probe = await bindSocket(v4, address, port, false);
+    const claimed = probe.address().port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    try {
+      return await bindSocket(v4, address, claimed, true);
+    } catch (err) {
+      // Someone took the port in between: with port 0 pick another, otherwise it is theirs.
+      if (port !== 0 || attempt >= 3 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    }
   }
 }
