@@ -12,6 +12,8 @@ export interface RuntimeOptions {
   send: (packet: Buffer) => void;
   /** `send` copies what it keeps (the WireGuard device does): see NetstackOptions.outputCopies. */
   sendCopies?: boolean;
+  /** What `receive` gets was authenticated by the link (WireGuard): see NetstackOptions.linkAuthenticated. */
+  linkAuthenticated?: boolean;
   mtu?: number;
   tcp?: NetstackOptions['tcp'];
   /** Timer granularity: how often due timers are checked while connections exist. */
@@ -33,6 +35,7 @@ export class NetstackRuntime {
       addresses: opts.addresses,
       output: opts.send,
       outputCopies: opts.sendCopies,
+      linkAuthenticated: opts.linkAuthenticated,
       now: () => performance.now(),
       randomBytes: pooledRandomBytes,
       mtu: opts.mtu,

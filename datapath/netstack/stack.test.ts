@@ -7,6 +7,7 @@ import { parseAddress } from './ip/address.ts';
 import { checksum } from './ip/checksum.ts';
 import { buildIpPacket, parseIpPacket } from './ip/packet.ts';
 import { Netstack } from './stack.ts';
+import { parseTcpSegment } from './tcp/segment.ts';
 import { SimNetwork } from './testing/sim-link.ts';
 import { pseudoRandomBytes, pump, Sink, sha256 } from './testing/transfer.ts';
 import { buildUdpPacket, parseUdp } from './udp/datagram.ts';
@@ -14,10 +15,11 @@ import { buildUdpPacket, parseUdp } from './udp/datagram.ts';
 const ME = parseAddress('10.5.0.1');
 const PEER = parseAddress('10.5.0.2');
 
-function lone() {
+function lone(linkAuthenticated = false) {
   const out: Buffer[] = [];
   let t = 0;
   const stack = new Netstack({
+    linkAuthenticated,
     addresses: [ME, parseAddress('fd05::1')],
     output: (p) => out.push(p),
     now: () => t,
@@ -93,6 +95,37 @@ describe('Netstack', () => {
     const drops = stack.snapshot().drops;
     assert.equal(drops['tcp-bad-checksum'], 1);
     assert.equal(drops['unknown-protocol'], 1);
+  });
+
+  it('on an authenticated link, does not verify received checksums again but still writes its own', () => {
+    // A SYN whose TCP checksum and IPv4 header checksum are both wrong.
+    const syn = Buffer.alloc(20);
+    syn.writeUInt16BE(40000, 0);
+    syn.writeUInt16BE(80, 2);
+    syn.writeUInt32BE(1000, 4);
+    syn[12] = 5 << 4;
+    syn[13] = 0x02; // SYN
+    syn.writeUInt16BE(65535, 14);
+    const packet = buildIpPacket({ src: PEER, dst: ME, protocol: 6 }, syn);
+    packet[10] ^= 0xff;
+    for (const authenticated of [false, true]) {
+      const { stack, out } = lone(authenticated);
+      stack.listen(80, () => {});
+      stack.input(Buffer.from(packet));
+      stack.flush();
+      if (!authenticated) {
+        assert.equal(out.length, 0);
+        assert.equal(stack.snapshot().drops['bad-header-checksum'], 1);
+        continue;
+      }
+      assert.equal(out.length, 1, 'SYN-ACK');
+      const ip = parseIpPacket(out[0]);
+      assert.ok(ip.ok, 'our IPv4 header checksum verifies');
+      const tcp = parseTcpSegment(ip.packet.payload, ip.packet.src, ip.packet.dst);
+      assert.ok(tcp.ok, 'our TCP checksum verifies');
+      assert.equal(tcp.segment.flags, 0x12);
+      assert.equal(tcp.segment.ack, 1001);
+    }
   });
 
   it('refuses a second listener on the same port', () => {

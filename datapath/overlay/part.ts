@@ -56,6 +56,7 @@ export async function startOverlay(dp: Datapath): Promise<RunningPart | undefine
       device.send(p);
     },
     sendCopies: true, // the device encrypts into its own buffers
+    linkAuthenticated: true, // the device delivers only packets whose AEAD tag verified
     tcp: OVERLAY_TCP,
   });
   device.onPacket((p) => runtime.receive(Buffer.from(p.buffer, p.byteOffset, p.byteLength)));

@@ -42,16 +42,19 @@ export type IpParseResult = { ok: true; packet: IpPacket } | { ok: false; reason
 
 const drop = (reason: IpDropReason): IpParseResult => ({ ok: false, reason });
 
-/** Parses an IPv4 or IPv6 packet, telling them apart by the version nibble. */
-export function parseIpPacket(buf: Buffer): IpParseResult {
+/**
+ * Parses an IPv4 or IPv6 packet, telling them apart by the version nibble. `verifyChecksum` false
+ * skips the IPv4 header checksum, for a link that has already authenticated the packet.
+ */
+export function parseIpPacket(buf: Buffer, verifyChecksum = true): IpParseResult {
   if (buf.length < 1) return drop('truncated');
   const version = buf[0] >> 4;
-  if (version === 4) return parseIpv4(buf);
+  if (version === 4) return parseIpv4(buf, verifyChecksum);
   if (version === 6) return parseIpv6(buf);
   return drop('bad-version');
 }
 
-export function parseIpv4(buf: Buffer): IpParseResult {
+export function parseIpv4(buf: Buffer, verifyChecksum = true): IpParseResult {
   if (buf.length < IPV4_HEADER_LENGTH) return drop('truncated');
   if (buf[0] >> 4 !== 4) return drop('bad-version');
   const ihl = (buf[0] & 0x0f) * 4;
@@ -60,7 +63,7 @@ export function parseIpv4(buf: Buffer): IpParseResult {
   const totalLength = (buf[2] << 8) | buf[3];
   if (totalLength < ihl) return drop('bad-total-length');
   if (buf.length < totalLength) return drop('truncated');
-  if (checksum(buf, 0, ihl) !== 0) return drop('bad-header-checksum');
+  if (verifyChecksum && checksum(buf, 0, ihl) !== 0) return drop('bad-header-checksum');
   const flagsFragment = (buf[6] << 8) | buf[7];
   // MF set or a non-zero offset: a fragment. DF and the reserved bit are ignored.
   if ((flagsFragment & 0x3fff) !== 0) return drop('fragment');

@@ -36,13 +36,23 @@ export interface TcpSegment {
 export type TcpDropReason = 'tcp-truncated' | 'tcp-bad-offset' | 'tcp-bad-checksum';
 export type TcpParseResult = { ok: true; segment: TcpSegment } | { ok: false; reason: TcpDropReason };
 
-/** Parses and checksums a TCP segment (`buf` is the IP payload; src/dst are the IP addresses). */
-export function parseTcpSegment(buf: Buffer, src: Uint8Array, dst: Uint8Array): TcpParseResult {
+/**
+ * Parses and checksums a TCP segment (`buf` is the IP payload; src/dst are the IP addresses).
+ * `verifyChecksum` false skips the checksum, for a link that has already authenticated the packet.
+ */
+export function parseTcpSegment(
+  buf: Buffer,
+  src: Uint8Array,
+  dst: Uint8Array,
+  verifyChecksum = true,
+): TcpParseResult {
   if (buf.length < TCP_HEADER_LENGTH) return { ok: false, reason: 'tcp-truncated' };
   const offset = (buf[12] >> 4) * 4;
   if (offset < TCP_HEADER_LENGTH || offset > buf.length) return { ok: false, reason: 'tcp-bad-offset' };
-  const sum = sumWords(buf, 0, buf.length, pseudoHeaderSum(src, dst, PROTO_TCP, buf.length));
-  if (finishChecksum(sum) !== 0) return { ok: false, reason: 'tcp-bad-checksum' };
+  if (verifyChecksum) {
+    const sum = sumWords(buf, 0, buf.length, pseudoHeaderSum(src, dst, PROTO_TCP, buf.length));
+    if (finishChecksum(sum) !== 0) return { ok: false, reason: 'tcp-bad-checksum' };
+  }
   const seg: TcpSegment = {
     srcPort: (buf[0] << 8) | buf[1],
     dstPort: (buf[2] << 8) | buf[3],

@@ -11,13 +11,19 @@ export interface UdpDatagram {
 export type UdpDropReason = 'udp-truncated' | 'udp-bad-length' | 'udp-bad-checksum';
 export type UdpParseResult = { ok: true; datagram: UdpDatagram } | { ok: false; reason: UdpDropReason };
 
-export function parseUdp(buf: Buffer, src: Uint8Array, dst: Uint8Array): UdpParseResult {
+/** `verifyChecksum` false skips the checksum, for a link that has already authenticated the packet. */
+export function parseUdp(
+  buf: Buffer,
+  src: Uint8Array,
+  dst: Uint8Array,
+  verifyChecksum = true,
+): UdpParseResult {
   if (buf.length < 8) return { ok: false, reason: 'udp-truncated' };
   const length = (buf[4] << 8) | buf[5];
   if (length < 8 || length > buf.length) return { ok: false, reason: 'udp-bad-length' };
   const field = (buf[6] << 8) | buf[7];
   // IPv4 allows "no checksum" (0); IPv6 requires one.
-  if (field !== 0 || src.length === 16) {
+  if (verifyChecksum && (field !== 0 || src.length === 16)) {
     const sum = finishChecksum(sumWords(buf, 0, length, pseudoHeaderSum(src, dst, PROTO_UDP, length)));
     if (sum !== 0) return { ok: false, reason: 'udp-bad-checksum' };
   }
