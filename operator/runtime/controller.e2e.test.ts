@@ -2,11 +2,13 @@
 // kind, so the runtime is tested apart from the sandbox reconciler): a handler that throws
 // never takes the process down and is retried with backoff; a permanent error is reported as
 // a Warning Event and not retried; a temporary error honours its delay; periodic resync
-// re-runs handlers with no event; a finalizer is added, finalize runs once, then it is removed.
+// re-runs handlers with no event; a finalizer is added, finalize runs once, then it is removed;
+// a pass on a cache that lags behind our own status write reconciles from that write.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { GROUP, PLURAL, KIND as SANDBOX, VERSION } from '../../crds/schema.ts';
 import type { Cluster } from '../../e2e/cluster/index.ts';
-import { adminClient, cluster, eventually, namespace } from '../testing/harness.ts';
+import { adminClient, cluster, eventually, must, namespace, sandboxYAML } from '../testing/harness.ts';
 import { Controller, type Kind } from './controller.ts';
 import { PermanentError, TemporaryError } from './errors.ts';
 import { EventRecorder } from './events.ts';
@@ -142,4 +144,80 @@ test('finalizer: added, finalize runs once on delete, then the object goes', asy
     finalized.filter((n) => n === 'fin'),
     ['fin'],
   );
+});
+
+test('a pass on a lagging cache reconciles from the status this process wrote, and writes it once', async () => {
+  // LatticeSandboxes as the kind (it has a status subresource), seen through a watch whose events
+  // each arrive 1 s after the one before: the pass our own finalizer write queues then always runs
+  // on a cache that has the finalizer but not the status written a moment later.
+  const lagging = adminClient(c);
+  const watch = lagging.watch.bind(lagging);
+  lagging.watch = (path, query, onEvent, signal, idleMs) => {
+    let next = Promise.resolve();
+    return watch(
+      path,
+      query,
+      (e) => {
+        next = next.then(() => new Promise((r) => setTimeout(r, 1000))).then(() => onEvent(e));
+      },
+      signal,
+      idleMs,
+    );
+  };
+  const statusWrites: string[] = [];
+  lagging.observe = (method, _code, path) => {
+    if (method !== 'GET' && path.endsWith('/status')) statusWrites.push(path);
+  };
+  const seen: unknown[] = [];
+  const kind: Kind = {
+    group: GROUP,
+    version: VERSION,
+    plural: PLURAL,
+    namespaced: true,
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: SANDBOX,
+  };
+  const lag = new Controller<KubeObject, unknown>(
+    {
+      name: 'lag-test',
+      kind,
+      finalizer: FINALIZER,
+      async reconcile(o) {
+        seen.push(o.status);
+        // Keeps what status says; a pass handed no status would write its own number instead.
+        const prev = (o.status as { podName?: string } | undefined)?.podName;
+        return {
+          status: { observedGeneration: o.metadata.generation, podName: prev ?? `pass-${seen.length}` },
+        };
+      },
+    },
+    {
+      client: lagging,
+      log: silentLogger,
+      metrics: new RuntimeMetrics(),
+      events: new EventRecorder(lagging, 'lag-test', 'test', silentLogger),
+      namespace: ns.name,
+    },
+  );
+  const path = `/apis/${GROUP}/${VERSION}/namespaces/${ns.name}/${PLURAL}/lag`;
+  try {
+    await lag.start();
+    await must(c, ['apply', '-f', '-'], sandboxYAML('lag', ns.name, { agent: { image: 'a' } }));
+    await eventually('the pass the finalizer write queues', () => seen.length >= 2, 20_000);
+    // The status event itself arrives a second later and queues nothing (status-only update).
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual(seen, [undefined, { observedGeneration: 1, podName: 'pass-1' }]);
+    assert.equal(statusWrites.length, 1, `status writes: ${statusWrites.length}`);
+    const stored = await admin.request<KubeObject>('GET', path);
+    assert.deepEqual(stored.status, { observedGeneration: 1, podName: 'pass-1' });
+  } finally {
+    await lag.stop();
+    await admin
+      .request('PATCH', path, {
+        body: { metadata: { finalizers: null } },
+        contentType: 'application/merge-patch+json',
+      })
+      .catch(() => undefined);
+    lagging.close();
+  }
 });
