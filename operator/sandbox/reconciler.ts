@@ -62,8 +62,9 @@ export function sandboxHandler(settings: SandboxSettings): Handler<LatticeSandbo
   const expected = new Expectations<true>();
   // Tokens issued for a Pod that has not come to be (admission refused it, or its create failed),
   // until the sandbox cache shows them in status. Such a token was never used: the next attempt
-  // reuses it. Status says so too, but a pass on a cache that has not seen the status write yet
-  // (the pass our own finalizer write queues) would otherwise issue a second token.
+  // reuses it. Status says so too, but not to a pass on a cache that has not seen the status write
+  // yet (the pass our own finalizer write queues), nor after that write or the Pod create failed:
+  // each would otherwise issue a second token.
   const unused = new Expectations<{ uid: string } & Token>();
 
   async function issueToken(ctx: Context, s: LatticeSandbox): Promise<Token> {
