@@ -35,8 +35,12 @@ export async function privateCluster(): Promise<Cluster> {
 }
 
 async function install(c: Cluster): Promise<Cluster> {
-  await must(c, ['apply', '-f', join(ROOT, 'crds/latticesandbox.yaml')]);
-  await must(c, ['apply', '-k', join(ROOT, 'config/rbac')]);
+  // Test processes share the cluster and install at the same moment; client-side apply is
+  // get-then-create, so the slower of two creates fails with AlreadyExists. A second apply finds
+  // the objects and patches them.
+  const apply = (args: string[]) => must(c, args).catch(() => must(c, args));
+  await apply(['apply', '-f', join(ROOT, 'crds/latticesandbox.yaml')]);
+  await apply(['apply', '-k', join(ROOT, 'config/rbac')]);
   await must(c, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/latticesandboxes.lattice.io']);
   return c;
 }
