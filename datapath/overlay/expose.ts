@@ -4,8 +4,9 @@
 import type { Datapath } from '../cli/parts.ts';
 import type { ForwardSpec } from '../config/settings.ts';
 import { Forwarder } from '../forward/forwarder.ts';
-import type { NetstackRuntime } from '../netstack/runtime.ts';
+import { NetstackRuntime } from '../netstack/runtime.ts';
 import type { Netstack, NetstackOptions } from '../netstack/stack.ts';
+import type { WireGuardDevice } from '../wireguard/device.ts';
 import { OverlayListener } from './listener.ts';
 import { registerNetstackMetrics } from './metrics.ts';
 
@@ -16,6 +17,31 @@ import { registerNetstackMetrics } from './metrics.ts';
 export const OVERLAY_TCP: NetstackOptions['tcp'] = {
   keepalive: { idleMs: 10_000, intervalMs: 3_000, probes: 3 },
 };
+
+/**
+ * The netstack joined to a WireGuard device, as every overlay part uses it: packets out through the
+ * device, decrypted packets in. The device copies what it encrypts (so the stack builds segments in
+ * one reused buffer) and delivers only packets whose AEAD tag verified (so the stack does not
+ * checksum them again: NetstackOptions.linkAuthenticated).
+ */
+export function netstackOverDevice(
+  device: WireGuardDevice,
+  addresses: Uint8Array[],
+  mtu: number,
+): NetstackRuntime {
+  const runtime = new NetstackRuntime({
+    addresses,
+    mtu,
+    send: (p) => {
+      device.send(p);
+    },
+    sendCopies: true,
+    linkAuthenticated: true,
+    tcp: OVERLAY_TCP,
+  });
+  device.onPacket((p) => runtime.receive(Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+  return runtime;
+}
 
 /** Adds the netstack's /status section and metrics; `stack()` returns null once the overlay is down. */
 export function exposeNetstack(dp: Datapath, stack: () => Netstack | null): void {

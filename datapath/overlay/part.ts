@@ -7,7 +7,6 @@
 import { type Datapath, type RunningPart, registerDatapathPart } from '../cli/parts.ts';
 import type { DialRoute } from '../dial/dialer.ts';
 import { formatAddress } from '../netstack/ip/address.ts';
-import { NetstackRuntime } from '../netstack/runtime.ts';
 import type { Netstack } from '../netstack/stack.ts';
 import { type IPAddress, inPrefix, normalise } from '../policy/address.ts';
 import { parseRule } from '../policy/rule.ts';
@@ -15,7 +14,7 @@ import { WireGuardDevice } from '../wireguard/device.ts';
 import { registerWireGuardMetrics } from '../wireguard/metrics.ts';
 import { loadWgQuickConfig } from '../wireguard/wg-quick-file.ts';
 import { OverlayDialer } from './dialer.ts';
-import { exposeNetstack, OVERLAY_TCP, startOverlayForwards } from './expose.ts';
+import { exposeNetstack, netstackOverDevice, startOverlayForwards } from './expose.ts';
 
 export class OverlayConfigError extends Error {
   override name = 'OverlayConfigError';
@@ -49,17 +48,7 @@ export async function startOverlay(dp: Datapath): Promise<RunningPart | undefine
     throw new OverlayConfigError(`${file}: [Interface] Address is required for the netstack`);
   const mtu = loaded.config.mtu ?? 1420;
   const device = await WireGuardDevice.open({ ...loaded.device, listenPort, mtu });
-  const runtime = new NetstackRuntime({
-    addresses,
-    mtu,
-    send: (p) => {
-      device.send(p);
-    },
-    sendCopies: true, // the device encrypts into its own buffers
-    linkAuthenticated: true, // the device delivers only packets whose AEAD tag verified
-    tcp: OVERLAY_TCP,
-  });
-  device.onPacket((p) => runtime.receive(Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+  const runtime = netstackOverDevice(device, addresses, mtu);
 
   // Dial routes: one per peer, claiming its allowed IPs.
   const routes: DialRoute[] = loaded.config.peers.map((peer) => {
