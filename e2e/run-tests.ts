@@ -6,10 +6,16 @@
 // When an *.e2e.test.ts file is selected, one local control plane is started first and shared by
 // every test process (env LATTICE_CLUSTER_DIR, read by sharedCluster() in e2e/cluster); it is
 // stopped at the end, on Ctrl-C, and (through its supervisor) if this process dies.
+// After the runner, e2e/runner/result-audit.ts checks that every file reported every test it
+// started (the runner alone passes a file whose process exited 0 with results unsent).
+import './runner/blocking-stdio.ts';
 import { spawn } from 'node:child_process';
-import { cpSync, globSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, globSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { type Cluster, startCluster } from './cluster/index.ts';
+import { auditRun, type RunRecord } from './runner/result-audit.ts';
 
 const args = process.argv.slice(2);
 const unitOnly = args.includes('--unit');
@@ -41,14 +47,21 @@ if (files.some((f) => f.endsWith('.e2e.test.ts')) && !env.LATTICE_CLUSTER_DIR) {
   );
 }
 
+const auditDir = mkdtempSync(join(tmpdir(), 'lattice-test-audit-'));
+const auditFile = join(auditDir, 'run.json');
+const runner = (f: string) => pathToFileURL(join(import.meta.dirname, 'runner', f)).href;
 const child = spawn(
   process.execPath,
   [
+    `--import=${runner('blocking-stdio.ts')}`,
     '--test',
     '--test-concurrency=2',
     '--test-timeout=900000',
     '--test-force-exit',
     '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    `--test-reporter=${runner('audit-reporter.ts')}`,
+    `--test-reporter-destination=${auditFile}`,
     ...files,
   ],
   { stdio: 'inherit', env },
@@ -56,12 +69,26 @@ const child = spawn(
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
     child.kill(sig);
+    rmSync(auditDir, { recursive: true, force: true });
     void cluster?.stop().finally(() => process.exit(130));
   });
 }
-const code = await new Promise<number>((resolve) =>
-  child.once('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0))),
+let code = await new Promise<number>((done) => child.once('exit', (c, sig) => done(c ?? (sig ? 1 : 0))));
+let record: RunRecord = { files: {}, summary: null };
+try {
+  record = JSON.parse(readFileSync(auditFile, 'utf8')) as RunRecord;
+} catch {
+  // no record: the runner died before the end of the run, which the audit reports
+}
+rmSync(auditDir, { recursive: true, force: true });
+const problems = auditRun(
+  files.map((f) => resolve(f)),
+  record,
 );
+for (const p of problems)
+  console.error(`lattice tests: UNACCOUNTED: ${p.file ? relative('.', p.file) : 'the run'}: ${p.message}`);
+if (problems.length > 0) code = 1;
+else console.log(`lattice tests: each of the ${files.length} files reported every test it started`);
 if (cluster && code !== 0) {
   // the state dir goes away with the cluster; keep its component logs for the post-mortem
   const kept = join(import.meta.dirname, '..', '.lattice', 'last-failed-run-cluster-logs');
