@@ -39,7 +39,10 @@ export function netstackOverDevice(
     linkAuthenticated: true,
     tcp: OVERLAY_TCP,
   });
-  device.onPacket((p) => runtime.receive(Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+  // The device's packets are views of Node's datagram Buffers already: no new view per packet.
+  device.onPacket((p) =>
+    runtime.receive(Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength)),
+  );
   return runtime;
 }
 
