@@ -267,7 +267,11 @@ test('GVisor: one privileged datapath with --mode=gvisor, the rootfs volume, bin
 test('status: PodReady via kubectl wait, datapath Unknown while unreachable, Ready once /status answers', async () => {
   await apply('st', { agent: { image: 'a' }, datapath: { healthPort } });
   await eventually('the Pod', () => getPod('st').catch(() => undefined));
-  let sb = await getSandbox('st');
+  // The status is written after the Pod is created, in the same pass: it may land a moment later.
+  let sb = await eventually('a status', async () => {
+    const s = await getSandbox('st');
+    return s.status !== undefined && s;
+  });
   assert.equal(sb.status?.phase, 'Pending');
   await markReady('st');
   await must(c, ['wait', '-n', ns.name, '--for=condition=PodReady', '--timeout=30s', 'sandbox/st']);
