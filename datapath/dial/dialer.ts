@@ -5,6 +5,7 @@
 
 import type { Duplex } from 'node:stream';
 import type { IPAddress } from '../policy/address.ts';
+import type { OwnedReads } from './owned-reads.ts';
 
 export interface DialTarget {
   readonly address: IPAddress;
@@ -27,6 +28,8 @@ export interface DialedStream {
   /** the local end of the outbound connection, reported as BND.ADDR/BND.PORT to SOCKS5 clients */
   readonly localAddress: IPAddress | null;
   readonly localPort: number;
+  /** set when `stream` is a kernel socket read into owned buffers: its bytes arrive there, not as 'data' */
+  readonly reads?: OwnedReads;
 }
 
 /** Classified dial failures; each maps to one SOCKS5 reply and one HTTP status. */

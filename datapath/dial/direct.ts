@@ -10,6 +10,7 @@ import {
   type Dialer,
   type DialTarget,
 } from './dialer.ts';
+import { OwnedReads } from './owned-reads.ts';
 
 /** Maps a socket error code to a dial failure class. */
 export function classifyDialError(code: string | undefined): DialErrorKind {
@@ -33,7 +34,15 @@ export class DirectDialer implements Dialer {
       const host = formatAddress(target.address);
       let settled = false;
       // allowHalfOpen: the proxy forwards a FIN in one direction and keeps the other open.
-      const sock: Socket = connect({ host, port: target.port, allowHalfOpen: true, noDelay: true });
+      const reads = new OwnedReads();
+      const sock: Socket = connect({
+        host,
+        port: target.port,
+        allowHalfOpen: true,
+        noDelay: true,
+        onread: reads.onread,
+      });
+      reads.bind(sock);
       const finish = (err: DialError | null) => {
         if (settled) return;
         settled = true;
@@ -50,6 +59,7 @@ export class DirectDialer implements Dialer {
           path: 'direct',
           localAddress: sock.localAddress === undefined ? null : parseAddressLiteral(sock.localAddress),
           localPort: sock.localPort ?? 0,
+          reads,
         });
       };
       const onError = (e: NodeJS.ErrnoException) =>

@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import type { AuditFields } from '../audit/record.ts';
 import type { ForwardSpec } from '../config/settings.ts';
 import type { Dialer } from '../dial/dialer.ts';
+import type { OwnedReads } from '../dial/owned-reads.ts';
 import type { Resolver } from '../dial/resolver.ts';
 import { formatAddress, formatEndpoint, type IPAddress } from '../policy/address.ts';
 import { classifyDestination } from '../policy/destination.ts';
@@ -120,12 +121,14 @@ export class Forwarder {
     close.resolved = addresses.map(formatAddress);
     close.dialed = formatEndpoint(addresses[0], this.spec.targetPort);
     let up: Duplex;
+    let reads: OwnedReads | undefined;
     try {
       const r = await this.dialer.dial(
         { address: addresses[0], port: this.spec.targetPort },
         { connId: id, timeoutMs: d.limits.dialMs },
       );
       up = r.stream;
+      reads = r.reads;
       close.path = r.path;
     } catch (e) {
       return fail((e as { kind?: string }).kind ?? 'unreachable');
@@ -138,19 +141,24 @@ export class Forwarder {
     this.counters.active++;
     d.metrics.activeConnections('ingress', 1);
     // for ingress, "up" is peer → target (bytes into the sandbox)
-    const relay = new Relay(stream, up, (r, reason) => {
-      d.tracker.remove(id);
-      this.counters.active--;
-      this.counters.bytesIn += r.up;
-      this.counters.bytesOut += r.down;
-      d.metrics.activeConnections('ingress', -1);
-      d.metrics.relayed(r.up, r.down);
-      close.reason = reason;
-      close.bytesUp = r.up;
-      close.bytesDown = r.down;
-      close.durationMs = Date.now() - started;
-      d.audit.append(close);
-    });
+    const relay = new Relay(
+      stream,
+      up,
+      (r, reason) => {
+        d.tracker.remove(id);
+        this.counters.active--;
+        this.counters.bytesIn += r.up;
+        this.counters.bytesOut += r.down;
+        d.metrics.activeConnections('ingress', -1);
+        d.metrics.relayed(r.up, r.down);
+        close.reason = reason;
+        close.bytesUp = r.up;
+        close.bytesDown = r.down;
+        close.durationMs = Date.now() - started;
+        d.audit.appendSoon(close);
+      },
+      reads,
+    );
     d.tracker.add({
       id,
       dir: 'ingress',

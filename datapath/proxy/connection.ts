@@ -500,12 +500,17 @@ export class ProxyConnection {
     close.reply = req.proto === 'socks5' ? REP.succeeded : req.proto === 'http-connect' ? 200 : null;
     this.sock.setTimeout(d.limits.idleMs);
     this.sock.removeListener('close', this.onEarlyClose);
-    const relay = new Relay(this.sock, up, (r, reason) => {
-      d.tracker.remove(this.id);
-      d.metrics.activeConnections('egress', -1);
-      this.state = 'closed';
-      this.finishRecord(close, reason, r.up, r.down);
-    });
+    const relay = new Relay(
+      this.sock,
+      up,
+      (r, reason) => {
+        d.tracker.remove(this.id);
+        d.metrics.activeConnections('egress', -1);
+        this.state = 'closed';
+        this.finishRecord(close, reason, r.up, r.down);
+      },
+      dialed.reads,
+    );
     this.relay = relay;
     d.tracker.add({
       id: this.id,
@@ -533,6 +538,7 @@ export class ProxyConnection {
     close.bytesDown = down;
     close.durationMs = Date.now() - this.started;
     this.deps.metrics.relayed(up, down);
-    this.audit(close);
+    // Nothing waits on a close record: it is written with the next decision or within a few ms.
+    this.deps.audit.appendSoon(close);
   }
 }

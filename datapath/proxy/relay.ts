@@ -3,7 +3,9 @@
 // direction); forward a FIN as a FIN (half-close); count bytes with one addition per chunk.
 // Nothing else runs per chunk: policy and audit happen before and after, never in between.
 
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { OwnedReads } from '../dial/owned-reads.ts';
 import { noteRelayed } from './buffer-reclaim.ts';
 
 export type CloseReason =
@@ -26,11 +28,19 @@ export class Relay {
   private readonly client: Duplex;
   private readonly upstream: Duplex;
   private readonly onDone: (r: Relay, reason: CloseReason) => void;
+  private readonly upstreamReads: OwnedReads | null;
 
-  constructor(client: Duplex, upstream: Duplex, onDone: (r: Relay, reason: CloseReason) => void) {
+  /** `upstreamReads`: the upstream is a kernel socket read into owned buffers (dial/owned-reads.ts). */
+  constructor(
+    client: Duplex,
+    upstream: Duplex,
+    onDone: (r: Relay, reason: CloseReason) => void,
+    upstreamReads: OwnedReads | null = null,
+  ) {
     this.client = client;
     this.upstream = upstream;
     this.onDone = onDone;
+    this.upstreamReads = upstreamReads;
   }
 
   /** Starts relaying; `first` are client bytes that arrived with the handshake. */
@@ -43,11 +53,27 @@ export class Relay {
       if (!u.write(chunk)) c.pause();
     });
     u.on('drain', () => c.resume());
-    u.on('data', (chunk: Buffer) => {
-      this.down += chunk.length;
-      noteRelayed(chunk.length);
-      if (!c.write(chunk)) u.pause();
-    });
+    const reads = this.upstreamReads;
+    if (reads === null) {
+      u.on('data', (chunk: Buffer) => {
+        this.down += chunk.length;
+        noteRelayed(chunk.length);
+        if (!c.write(chunk)) u.pause();
+      });
+    } else {
+      // Only a kernel socket's write is known to be done with the bytes once nothing is queued; any
+      // other client stream (the netstack's, in gVisor mode) may keep views of them.
+      const copiesAtOnce = c instanceof Socket;
+      reads.attach((chunk) => {
+        this.down += chunk.length;
+        const more = c.write(chunk);
+        if (!copiesAtOnce || c.writableLength !== 0) {
+          reads.keep(); // the write still holds the chunk: the next read gets a new buffer
+          noteRelayed(chunk.length);
+        }
+        return more; // false: reading stops until the client drains (resume below)
+      });
+    }
     c.on('drain', () => u.resume());
     c.on('end', () => {
       this.reason ??= 'client-closed';
