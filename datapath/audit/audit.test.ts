@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { seededRandom } from '../../e2e/testing/seeded-random.ts';
 import { type AuditFields, GENESIS_HASH, sealRecord, sha256Hex, verifyLines } from './record.ts';
-import { AuditWriter, auditFiles } from './writer.ts';
+import { AuditWriter, auditFiles, FLUSH_AFTER_MS } from './writer.ts';
 
 const fields = (i: number): AuditFields => ({
   event: 'decision',
@@ -38,6 +39,84 @@ test('a sealed line hashes its own body, so any verifier can recompute it from t
   const rec = JSON.parse(line);
   assert.deepEqual(Object.keys(rec).slice(0, 5), ['v', 'time', 'seq', 'sandbox', 'event']);
   assert.equal(rec.prev, GENESIS_HASH);
+});
+
+test('a sealed body is byte for byte JSON.stringify of the members in order, for any field values', () => {
+  const rnd = seededRandom(42);
+  const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)];
+  // strings JSON must escape or may pass through: quotes, backslashes, controls, DEL, non-ASCII,
+  // astral characters and lone surrogates (JSON.stringify writes those as \u escapes)
+  const odd = [
+    '',
+    'plain',
+    'a"b',
+    'a\\b',
+    '\n\t\r',
+    '\u0000\u001f',
+    '\u007f',
+    'héllo',
+    '日本',
+    '😀',
+    '\ud800',
+    'x\udc00y',
+    '</script>',
+  ];
+  const str = () =>
+    rnd() < 0.5
+      ? pick(odd)
+      : String.fromCharCode(
+          ...Array.from({ length: 1 + Math.floor(rnd() * 12) }, () => Math.floor(rnd() * 0xffff)),
+        );
+  const strOrNull = () => (rnd() < 0.2 ? null : str());
+  const num = () => pick([null, 0, -0, 1, 443, 65535, 2 ** 40, Number.NaN, Number.POSITIVE_INFINITY]);
+  for (let i = 0; i < 2000; i++) {
+    const f: AuditFields = {
+      ...fields(i),
+      conn: str(),
+      session: strOrNull(),
+      src: str(),
+      host: strOrNull(),
+      port: num(),
+      resolved: rnd() < 0.2 ? null : Array.from({ length: Math.floor(rnd() * 3) }, str),
+      dialed: strOrNull(),
+      path: strOrNull(),
+      rule: strOrNull(),
+      reason: str(),
+      reply: num(),
+      bytesUp: num(),
+      bytesDown: num(),
+      durationMs: num(),
+    };
+    const head = { time: new Date(Math.floor(rnd() * 4e12)).toISOString(), seq: i + 1, sandbox: str() };
+    const prev = sha256Hex(String(i));
+    const { line } = sealRecord(head, f, prev);
+    const reference = JSON.stringify({
+      v: 1,
+      time: head.time,
+      seq: head.seq,
+      sandbox: head.sandbox,
+      event: f.event,
+      conn: f.conn,
+      session: f.session,
+      dir: f.dir,
+      proto: f.proto,
+      src: f.src,
+      host: f.host,
+      port: f.port,
+      resolved: f.resolved,
+      dialed: f.dialed,
+      path: f.path,
+      decision: f.decision,
+      rule: f.rule,
+      reason: f.reason,
+      reply: f.reply,
+      bytesUp: f.bytesUp,
+      bytesDown: f.bytesDown,
+      durationMs: f.durationMs,
+      prev,
+    });
+    assert.equal(`${line.slice(0, -75)}}`, reference);
+  }
 });
 
 test('the writer chains, rotates at the size limit keeping N files, resumes after restart, files are 0600', () => {
@@ -84,6 +163,74 @@ test('a write failure is reported, never thrown', () => {
   });
   assert.equal(missing.append(fields(1)), false);
   assert.match(missing.status.lastError ?? '', /ENOENT/);
+});
+
+test('records given to appendSoon are written in order with the next append, or within FLUSH_AFTER_MS', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lattice-audit-'));
+  try {
+    const path = join(dir, 'a.jsonl');
+    const writes: number[] = [];
+    const w = new AuditWriter({
+      path,
+      sandbox: 's',
+      maxBytes: 1 << 20,
+      maxFiles: 1,
+      onWrite: (n, ok) => writes.push(ok ? n : -n),
+    });
+    const lines = () => readFileSync(path, 'utf8').split('\n').filter(Boolean);
+    w.appendSoon({ ...fields(1), event: 'close' });
+    w.appendSoon({ ...fields(2), event: 'close' });
+    assert.equal(lines().length, 0, 'not written yet');
+    assert.equal(w.append(fields(3)), true);
+    assert.deepEqual(
+      lines().map((l) => JSON.parse(l).conn),
+      ['c-1', 'c-2', 'c-3'],
+      'the waiting records first, in the order they were sealed',
+    );
+    assert.deepEqual(writes, [3], 'one write for the three records');
+    w.appendSoon({ ...fields(4), event: 'close' });
+    await new Promise((r) => setTimeout(r, FLUSH_AFTER_MS * 5));
+    assert.equal(lines().length, 4, 'written by the timer');
+    w.appendSoon({ ...fields(5), event: 'close' });
+    w.close();
+    assert.equal(lines().length, 5, 'close() writes what is waiting');
+    assert.equal(w.status.records, 5);
+    assert.deepEqual(verifyLines(lines(), null), {
+      ok: true,
+      records: 5,
+      first: 1,
+      last: { seq: 5, hash: lines()[4].slice(-66, -2) },
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('records whose write failed are dropped and the chain goes on from the file, so it still verifies', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lattice-audit-'));
+  try {
+    // the audit path is a symlink: first to a device where every write fails, then to a real file
+    const path = join(dir, 'a.jsonl');
+    symlinkSync('/dev/full', path);
+    const w = new AuditWriter({ path, sandbox: 's', maxBytes: 1 << 20, maxFiles: 1 });
+    w.appendSoon({ ...fields(1), event: 'close' });
+    assert.equal(w.append(fields(2)), false);
+    assert.equal(w.status.healthy, false);
+    rmSync(path);
+    symlinkSync(join(dir, 'real.jsonl'), path);
+    assert.equal(w.append(fields(3)), true, 'recovers once the file can be written again');
+    assert.equal(w.status.healthy, true);
+    const got = readFileSync(path, 'utf8').split('\n').filter(Boolean);
+    assert.equal(got.length, 1);
+    assert.equal(JSON.parse(got[0]).conn, 'c-3');
+    assert.equal(
+      verifyLines(got, { seq: 0, hash: GENESIS_HASH }).ok,
+      true,
+      'chained from the last written record',
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('verification catches edits, removals and reordering', () => {

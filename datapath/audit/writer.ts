@@ -1,11 +1,22 @@
-// Appends sealed audit records to a JSONL file: one synchronous write per record (so a decision
-// record is on disk before the connection it allows is dialed), mode 0600, size-based rotation
-// with a bounded number of files, and the chain carried across restarts and rotations.
+// Appends sealed audit records to a JSONL file, mode 0600, size-based rotation with a bounded number
+// of files, and the chain carried across restarts and rotations.
+//
+// Two ways in. append() writes at once (a decision record is in the file before the connection it
+// allows is dialed). appendSoon() is for records nothing waits on (close records): they are sealed
+// at once, so the chain keeps their order, and written with the next append() or within
+// FLUSH_AFTER_MS, whichever is first — one write syscall for several records instead of one each,
+// a measurable part of a connection's cost (docs/performance.md). A SIGKILL can lose the records of
+// that last window; the file then simply ends earlier, its chain intact.
+//
 // Never throws on a write failure: it reports it (healthy=false, lastError) and returns false, and
-// the caller decides (fail closed refuses the connection).
+// the caller decides (fail closed refuses the connection). Records whose write failed are dropped
+// and the chain goes on from the last record in the file, so the file always verifies.
 
 import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { type AuditFields, type ChainState, GENESIS_HASH, sealRecord } from './record.ts';
+
+/** The longest a record given to appendSoon() waits for its write. */
+export const FLUSH_AFTER_MS = 10;
 
 export interface AuditWriterOptions {
   readonly path: string;
@@ -15,6 +26,8 @@ export interface AuditWriterOptions {
   /** rotated files kept: path.1 (newest) .. path.N (oldest); older ones are deleted */
   readonly maxFiles: number;
   readonly now?: () => number;
+  /** told the outcome of every write: how many records it carried, and whether it succeeded */
+  readonly onWrite?: (records: number, ok: boolean) => void;
 }
 
 export interface AuditStatus {
@@ -59,7 +72,17 @@ export class AuditWriter {
   private fd: number | null = null;
   private size = 0;
   private regular = true;
+  /** the chain after the last sealed record (pending ones included) */
   private chain: ChainState = { seq: 0, hash: GENESIS_HASH };
+  /** the chain after the last record in the file */
+  private written: ChainState = this.chain;
+  /** sealed lines (each ending in "\n") not yet written, and their length in bytes */
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  private pendingTime: string | null = null;
+  private flushTimer: NodeJS.Timeout | null = null;
+  private lastMs = -1;
+  private lastIso = '';
   private readonly st: AuditStatus;
 
   constructor(opts: AuditWriterOptions) {
@@ -78,6 +101,7 @@ export class AuditWriter {
     // Resume the chain where the previous run left it (current file, else the newest rotated one).
     const last = lastRecordOf(opts.path) ?? lastRecordOf(`${opts.path}.1`);
     if (last !== null) this.chain = last;
+    this.written = this.chain;
     this.st.seq = this.chain.seq;
     this.tryOpen();
   }
@@ -133,16 +157,73 @@ export class AuditWriter {
     this.size = 0;
   }
 
-  /** Seals and appends one record. Returns false (and records why) when it could not be written. */
+  /** Seals and writes one record (with any records waiting). False (and why, in status) if it failed. */
   append(fields: AuditFields): boolean {
-    if (!this.tryOpen()) return false;
+    const time = this.seal(fields);
+    return this.flush(time);
+  }
+
+  /** Seals one record now and writes it within FLUSH_AFTER_MS (or with the next append()). */
+  appendSoon(fields: AuditFields): void {
+    this.pendingTime = this.seal(fields);
+    this.flushTimer ??= setTimeout(() => this.flush(this.pendingTime), FLUSH_AFTER_MS).unref();
+  }
+
+  /** Writes the records waiting, if any. */
+  flushNow(): boolean {
+    return this.pending.length === 0 || this.flush(this.pendingTime);
+  }
+
+  private isoTime(): string {
+    // one Date per millisecond, not per record
     const t = this.now();
-    const time = new Date(t).toISOString();
+    if (t !== this.lastMs) {
+      this.lastMs = t;
+      this.lastIso = new Date(t).toISOString();
+    }
+    return this.lastIso;
+  }
+
+  private seal(fields: AuditFields): string {
+    const time = this.isoTime();
     const seq = this.chain.seq + 1;
     const { line, hash } = sealRecord({ time, seq, sandbox: this.opts.sandbox }, fields, this.chain.hash);
     const text = `${line}\n`;
+    this.pending.push(text);
     // Records are ASCII unless a session id is not; only then does the byte length differ.
-    const bytes = Buffer.byteLength(text);
+    this.pendingBytes += Buffer.byteLength(text);
+    this.chain = { seq, hash };
+    return time;
+  }
+
+  private flush(time: string | null): boolean {
+    if (this.flushTimer !== null) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+    }
+    const lines = this.pending;
+    const bytes = this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.pendingTime = null;
+    if (lines.length === 0) return true;
+    const ok = this.write(lines.length === 1 ? lines[0] : lines.join(''), bytes);
+    this.opts.onWrite?.(lines.length, ok);
+    if (!ok) {
+      // dropped: the next record chains from the last one in the file
+      this.chain = this.written;
+      return false;
+    }
+    this.written = this.chain;
+    this.st.seq = this.chain.seq;
+    this.st.records += lines.length;
+    this.st.lastRecordTime = time;
+    this.st.healthy = true;
+    return true;
+  }
+
+  private write(text: string, bytes: number): boolean {
+    if (!this.tryOpen()) return false;
     try {
       if (this.regular && this.size > 0 && this.size + bytes > this.opts.maxBytes) this.rotate();
       const fd = this.fd as number;
@@ -154,19 +235,15 @@ export class AuditWriter {
         while (off < data.length) off += writeSync(fd, data, off, data.length - off);
       }
       this.size += bytes;
+      return true;
     } catch (e) {
       this.fail(e);
       return false;
     }
-    this.chain = { seq, hash };
-    this.st.seq = seq;
-    this.st.records++;
-    this.st.lastRecordTime = time;
-    this.st.healthy = true;
-    return true;
   }
 
   close(): void {
+    this.flushNow();
     if (this.fd === null) return;
     try {
       closeSync(this.fd);

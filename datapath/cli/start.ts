@@ -22,7 +22,7 @@ import { StatusRegistry } from '../health/status.ts';
 import { type IPAddress, parseAddressLiteral } from '../policy/address.ts';
 import { CurrentPolicy } from '../policy/current.ts';
 import type { OwnListener } from '../policy/engine.ts';
-import type { AuditSink, ProxyDeps } from '../proxy/deps.ts';
+import type { ProxyDeps } from '../proxy/deps.ts';
 import { ProxyServer } from '../proxy/server.ts';
 import { EgressStats } from '../proxy/stats.ts';
 import { ConnectionTracker } from '../proxy/tracker.ts';
@@ -87,27 +87,24 @@ export async function sandboxStart(argv: readonly string[]): Promise<number> {
 
   const metrics = new DatapathMetrics();
   const status = new StatusRegistry();
+  let lastAuditError: string | null = null;
   const writer = new AuditWriter({
     path: settings.auditPath,
     sandbox: settings.name,
     maxBytes: settings.auditMaxBytes,
     maxFiles: settings.auditMaxFiles,
-  });
-  let lastAuditError: string | null = null;
-  const audit: AuditSink = {
-    append(f) {
-      const ok = writer.append(f);
-      if (ok) metrics.auditRecords.inc();
-      else {
-        metrics.auditWriteErrors.inc();
-        if (writer.status.lastError !== lastAuditError) {
-          lastAuditError = writer.status.lastError;
-          log.error('audit write failed', { path: settings.auditPath, error: lastAuditError });
-        }
+    onWrite(records, ok) {
+      if (ok) {
+        metrics.auditRecords.inc(records);
+        return;
       }
-      return ok;
+      metrics.auditWriteErrors.inc();
+      if (writer.status.lastError !== lastAuditError) {
+        lastAuditError = writer.status.lastError;
+        log.error('audit write failed', { path: settings.auditPath, error: lastAuditError });
+      }
     },
-  };
+  });
   const policy = new CurrentPolicy(settings.egress.rules, settings.egress.defaultAction);
   const resolver: Resolver =
     settings.hostsFile !== null ? new HostsFileResolver(settings.hostsFile) : new SystemResolver();
@@ -118,7 +115,7 @@ export async function sandboxStart(argv: readonly string[]): Promise<number> {
     policy,
     resolver,
     dialer,
-    audit,
+    audit: writer,
     failClosed: settings.auditFailClosed,
     limits: {
       handshakeMs: settings.handshakeTimeoutMs,

@@ -11,8 +11,10 @@ import type { EgressStats } from './stats.ts';
 import type { ConnectionTracker } from './tracker.ts';
 
 export interface AuditSink {
-  /** false when the record could not be written */
+  /** Writes the record now (with any waiting); false when it could not be written. */
   append(f: AuditFields): boolean;
+  /** For records nothing waits on (close records): written within a few ms, with others. */
+  appendSoon(f: AuditFields): void;
 }
 
 export interface ProxyLimits {
