@@ -81,6 +81,7 @@ export class AuditWriter {
   private pendingBytes = 0;
   private pendingTime: string | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
+  private closed = false;
   private lastMs = -1;
   private lastIso = '';
   private readonly st: AuditStatus;
@@ -165,6 +166,10 @@ export class AuditWriter {
 
   /** Seals one record now and writes it within FLUSH_AFTER_MS (or with the next append()). */
   appendSoon(fields: AuditFields): void {
+    if (this.closed) {
+      this.append(fields); // shutting down: no later write to ride with
+      return;
+    }
     this.pendingTime = this.seal(fields);
     this.flushTimer ??= setTimeout(() => this.flush(this.pendingTime), FLUSH_AFTER_MS).unref();
   }
@@ -243,6 +248,7 @@ export class AuditWriter {
   }
 
   close(): void {
+    this.closed = true;
     this.flushNow();
     if (this.fd === null) return;
     try {

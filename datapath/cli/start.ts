@@ -290,6 +290,7 @@ export async function sandboxStart(argv: readonly string[]): Promise<number> {
   const shutdown = async (signal: string) => {
     if (phase === 'draining' || phase === 'stopped') {
       log.warn('second signal: exiting now', { signal });
+      writer.flushNow(); // the close records still waiting for their write
       process.exit(2);
     }
     phase = 'draining';
