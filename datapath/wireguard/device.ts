@@ -207,8 +207,12 @@ class InlineUdp implements UdpIo {
   readonly #dualStack: boolean;
   #connectedTo = '';
   #connectedPort = 0;
-  /** Consecutive datagrams sent to other endpoints than the connected one. */
-  #elsewhere = 0;
+  /**
+   * Consecutive datagrams sent to other endpoints than the connected one. It starts at the threshold
+   * so that the first datagram connects; a failed connect starts the count again, so an endpoint the
+   * socket cannot connect to is retried every FOLLOW_AFTER_SENDS datagrams, not on each one.
+   */
+  #elsewhere = FOLLOW_AFTER_SENDS - 1;
   /** Last destination and its socket form (IPv4 as ::ffff: on a dual-stack socket), to skip the work per packet. */
   #lastTo = '';
   #lastToMapped = '';
@@ -277,7 +281,7 @@ class InlineUdp implements UdpIo {
     if (peer !== null) {
       if (this.#lastToMapped !== this.#connectedTo || port !== this.#connectedPort) {
         // Follow the traffic, but not datagram by datagram when several endpoints alternate.
-        if (this.#connectedTo === '' || ++this.#elsewhere >= FOLLOW_AFTER_SENDS) this.#connect(peer, port);
+        if (++this.#elsewhere >= FOLLOW_AFTER_SENDS) this.#connect(peer, port);
       }
       if (this.#lastToMapped === this.#connectedTo && port === this.#connectedPort) {
         this.#elsewhere = 0;
