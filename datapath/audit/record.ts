@@ -56,42 +56,38 @@ export function sha256Hex(text: string): string {
   return hash('sha256', text, 'hex');
 }
 
-// Printable ASCII without '"' and '\\': the text JSON.stringify writes unchanged between quotes.
-const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-
-/** JSON text of a string or null, byte for byte what JSON.stringify writes. */
-function jsonString(s: string | null): string {
-  if (s === null) return 'null';
-  return PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
-}
-
-/** JSON text of a number or null (non-finite numbers are null, as in JSON.stringify). */
-function jsonNumber(n: number | null): string {
-  return n === null || !Number.isFinite(n) ? 'null' : JSON.stringify(n);
-}
-
-/**
- * Serialises a record and returns the line without "\n", and its hash. The text is exactly what
- * JSON.stringify writes for the members in this order (a test holds it to that), built directly:
- * a record is sealed on every connection's path, and this is ~3× cheaper than stringifying an
- * object literal of 23 members.
- */
+/** Serialises a record (fixed key order) and returns the line without "\n", and its hash. */
 export function sealRecord(
   head: { time: string; seq: number; sandbox: string },
   f: AuditFields,
   prev: string,
 ): { line: string; hash: string } {
-  // Key order is part of the format.
-  const resolved = f.resolved === null ? 'null' : `[${f.resolved.map(jsonString).join(',')}]`;
-  const body =
-    `{"v":${AUDIT_SCHEMA_VERSION},"time":${jsonString(head.time)},"seq":${jsonNumber(head.seq)}` +
-    `,"sandbox":${jsonString(head.sandbox)},"event":${jsonString(f.event)},"conn":${jsonString(f.conn)}` +
-    `,"session":${jsonString(f.session)},"dir":${jsonString(f.dir)},"proto":${jsonString(f.proto)}` +
-    `,"src":${jsonString(f.src)},"host":${jsonString(f.host)},"port":${jsonNumber(f.port)}` +
-    `,"resolved":${resolved},"dialed":${jsonString(f.dialed)},"path":${jsonString(f.path)}` +
-    `,"decision":${jsonString(f.decision)},"rule":${jsonString(f.rule)},"reason":${jsonString(f.reason)}` +
-    `,"reply":${jsonNumber(f.reply)},"bytesUp":${jsonNumber(f.bytesUp)},"bytesDown":${jsonNumber(f.bytesDown)}` +
-    `,"durationMs":${jsonNumber(f.durationMs)},"prev":${jsonString(prev)}}`;
+  // Key order is part of the format: build the object literally, never from a spread of `f`.
+  const body = JSON.stringify({
+    v: AUDIT_SCHEMA_VERSION,
+    time: head.time,
+    seq: head.seq,
+    sandbox: head.sandbox,
+    event: f.event,
+    conn: f.conn,
+    session: f.session,
+    dir: f.dir,
+    proto: f.proto,
+    src: f.src,
+    host: f.host,
+    port: f.port,
+    resolved: f.resolved,
+    dialed: f.dialed,
+    path: f.path,
+    decision: f.decision,
+    rule: f.rule,
+    reason: f.reason,
+    reply: f.reply,
+    bytesUp: f.bytesUp,
+    bytesDown: f.bytesDown,
+    durationMs: f.durationMs,
+    prev,
+  });
   const h = sha256Hex(body);
   return { line: `${body.slice(0, -1)},"hash":"${h}"}`, hash: h };
 }

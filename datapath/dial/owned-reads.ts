@@ -18,7 +18,7 @@
 
 import type { OnReadOpts, Socket } from 'node:net';
 
-export const MIN_READ = 8 * 1024;
+export const MIN_READ = 4 * 1024;
 export const MAX_READ = 256 * 1024;
 
 /** Receives each chunk read; returns false to stop reading until resume(). */

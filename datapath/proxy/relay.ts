@@ -69,7 +69,7 @@ export class Relay {
         const more = c.write(chunk);
         if (!copiesAtOnce || c.writableLength !== 0) {
           reads.keep(); // the write still holds the chunk: the next read gets a new buffer
-          noteRelayed(chunk.length);
+          noteRelayed(chunk.buffer.byteLength); // all of the kept buffer becomes garbage later
         }
         return more; // false: reading stops until the client drains (resume below)
       });
