@@ -12,10 +12,9 @@ import { CredentialRenewal } from '../bus/renewal.ts';
 import { type Datapath, type RunningPart, registerDatapathPart } from '../cli/parts.ts';
 import type { DialRoute } from '../dial/dialer.ts';
 import { formatAddress } from '../netstack/ip/address.ts';
-import { NetstackRuntime } from '../netstack/runtime.ts';
 import type { Netstack } from '../netstack/stack.ts';
 import { OverlayDialer } from '../overlay/dialer.ts';
-import { exposeNetstack, OVERLAY_TCP, startOverlayForwards } from '../overlay/expose.ts';
+import { exposeNetstack, netstackOverDevice, startOverlayForwards } from '../overlay/expose.ts';
 import { type IPAddress, inPrefix, normalise } from '../policy/address.ts';
 import { parseRule } from '../policy/rule.ts';
 import { WireGuardDevice } from '../wireguard/device.ts';
@@ -81,16 +80,7 @@ export async function startEnrolled(dp: Datapath): Promise<RunningPart | undefin
     listenPort: wgPort,
   });
   const self = ipv4Bytes(c.overlayIP);
-  const runtime = new NetstackRuntime({
-    addresses: [self],
-    mtu: 1420,
-    send: (p) => {
-      device.send(p);
-    },
-    sendCopies: true, // the device encrypts into its own buffers
-    tcp: OVERLAY_TCP,
-  });
-  device.onPacket((p) => runtime.receive(Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+  const runtime = netstackOverDevice(device, [self], 1420);
   let netstack: Netstack | null = runtime.stack;
   exposeNetstack(dp, () => netstack);
 
