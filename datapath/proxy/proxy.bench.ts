@@ -20,7 +20,9 @@ const arg = (name: string, def: number) => {
   return i >= 0 ? Number(process.argv[i + 1]) : def;
 };
 const MIB = arg('mib', 96);
-const CONNECTS = arg('connects', 200);
+const CONNECTS = arg('connects', 500);
+/** the cold measure: the first connects after start */
+const COLD_CONNECTS = 200;
 const ROUNDS = arg('rounds', 5);
 const WARM = arg('warm', 2000);
 const HOLD = 1000;
@@ -189,7 +191,7 @@ try {
   const rounds: Record<string, Round[]> = { microsocks: [], 'bare Node relay': [], lattice: [] };
   // Cold: the first connects after start (after only the 20 warm-up connects of connectLatency).
   const cold: Record<string, [number, number]> = {};
-  for (const [name, port] of peers) cold[name] = await connectLatency(port, src.hold, CONNECTS);
+  for (const [name, port] of peers) cold[name] = await connectLatency(port, src.hold, COLD_CONNECTS);
   // Warm-up, the same for every peer: one download, then WARM connects (steady state for the JIT).
   for (const [, port] of peers) {
     await throughput(port, src.blast, 1);
@@ -246,7 +248,7 @@ try {
   ];
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   console.log(
-    `SOCKS5 on loopback, ${ROUNDS} alternating rounds of: ${MIB} MiB download on 1 and on 4 streams, ${CONNECTS} sequential connects, after ${WARM} warm-up connects per peer; ` +
+    `SOCKS5 on loopback, ${ROUNDS} alternating rounds of: ${MIB} MiB download on 1 and on 4 streams, ${CONNECTS} sequential connects (the first ${COLD_CONNECTS} after start reported as cold), after ${WARM} warm-up connects per peer; ` +
       `lattice with 7 rules and audit on; medians; load average ${load} (node ${process.version})\n`,
   );
   console.log('| measure | microsocks | bare Node relay | lattice | lattice / microsocks | target |');
