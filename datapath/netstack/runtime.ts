@@ -4,7 +4,7 @@
 // whatever calls `receive`: the WireGuard device in the datapath, a loopback pair in tests.
 import { randomFillSync } from 'node:crypto';
 import { type AdmitFn, Netstack, type NetstackOptions } from './stack.ts';
-import { TcpError } from './tcp/connection.ts';
+import { type TcpConnection, TcpError } from './tcp/connection.ts';
 import { TcpStream } from './tcp/stream.ts';
 
 export interface RuntimeOptions {
@@ -20,6 +20,8 @@ export interface RuntimeOptions {
   tickMs?: number;
   /** see NetstackOptions.interceptAll (gVisor mode) */
   interceptAll?: boolean;
+  /** see NetstackOptions.ephemeralPortRange */
+  ephemeralPortRange?: [number, number];
 }
 
 export class NetstackRuntime {
@@ -42,6 +44,7 @@ export class NetstackRuntime {
       tcp: opts.tcp,
       onDirty: () => this.scheduleFlush(),
       interceptAll: opts.interceptAll,
+      ephemeralPortRange: opts.ephemeralPortRange,
     });
   }
 
@@ -56,7 +59,14 @@ export class NetstackRuntime {
   /** Opens a TCP connection; resolves when established, rejects with a TcpError. */
   connect(address: Uint8Array, port: number, timeoutMs = 30_000): Promise<TcpStream> {
     return new Promise((resolve, reject) => {
-      const conn = this.stack.connect(address, port);
+      let conn: TcpConnection;
+      try {
+        conn = this.stack.connect(address, port);
+      } catch (e) {
+        // NetstackError: no local address, or no ephemeral port left (`code` says which).
+        reject(e);
+        return;
+      }
       const stream = new TcpStream(conn);
       const timer = setTimeout(() => {
         stream.destroy();
@@ -115,7 +125,8 @@ export class NetstackRuntime {
     if (this.timer !== null || this.closed) return;
     this.timer = setInterval(() => {
       this.stack.tick();
-      if (this.stack.connectionCount === 0 && this.timer !== null) {
+      // TIME_WAIT records need the tick too (to expire), but cost it nothing until they do.
+      if (this.stack.connectionCount === 0 && this.stack.timeWaitCount === 0 && this.timer !== null) {
         clearInterval(this.timer);
         this.timer = null;
       }

@@ -18,7 +18,8 @@ import {
   writeIpHeader,
 } from './ip/packet.ts';
 import { DEFAULT_TCP_CONFIG, type TcpConfig, TcpConnection, type TcpHost } from './tcp/connection.ts';
-import { initialSequenceNumber } from './tcp/isn.ts';
+import { DeadlineHeap } from './tcp/deadline-heap.ts';
+import { ephemeralPortOffset, initialSequenceNumber, timestampOffset } from './tcp/isn.ts';
 import {
   ACK,
   parseTcpSegment,
@@ -29,6 +30,13 @@ import {
   tcpHeaderLength,
   writeTcpSegment,
 } from './tcp/segment.ts';
+import {
+  canReuseForConnect,
+  reuseIss,
+  type TimeWaitRecord,
+  TimeWaitTable,
+  timeWaitInput,
+} from './tcp/time-wait.ts';
 import { buildUdpPacket, parseUdp } from './udp/datagram.ts';
 
 export interface NetstackOptions {
@@ -47,7 +55,7 @@ export interface NetstackOptions {
   outputCopies?: boolean;
   /** Milliseconds, monotonic. */
   now: () => number;
-  /** Cryptographic randomness (ISN key, timestamp offsets, ephemeral ports). */
+  /** Cryptographic randomness: the stack's secret key (ISNs, timestamp offsets, ephemeral ports). */
   randomBytes: (n: number) => Buffer;
   /** Link MTU (the tunnel's); TCP's MSS is derived from it. Default 1420 (WireGuard). */
   mtu?: number;
@@ -71,11 +79,19 @@ export interface NetstackOptions {
    * what we send are always computed: the peer's stack checks them.
    */
   linkAuthenticated?: boolean;
+  /**
+   * Local ports for active opens, first and last (Linux's ip_local_port_range). Default: the IANA
+   * dynamic range 49152–65535 (RFC 6335).
+   */
+  ephemeralPortRange?: [number, number];
   /** Tests only: pick initial sequence numbers (default: RFC 6528). */
   isn?: (now: number) => number;
 }
 
 export type DropReason = string;
+
+/** The IANA dynamic port range (RFC 6335), where active opens take their local port by default. */
+export const EPHEMERAL_PORT_RANGE: [number, number] = [49152, 65535];
 
 export interface NetstackCounters {
   packetsIn: number;
@@ -88,7 +104,12 @@ export interface NetstackCounters {
   tcpConnectionsOpened: number;
   tcpConnectionsAccepted: number;
   tcpConnectionsFailed: number;
+  /** Live connections (not counting TIME_WAIT). */
   tcpActive: number;
+  /** 4-tuples in TIME_WAIT (compact records). */
+  tcpTimeWait: number;
+  /** Active opens that took over a 4-tuple in TIME_WAIT (Linux's tcp_tw_reuse). */
+  tcpTimeWaitReused: number;
   udpIn: number;
   udpOut: number;
   icmpEchoReplies: number;
@@ -128,6 +149,22 @@ export class Netstack {
   readonly tcpConfig4: TcpConfig;
   readonly tcpConfig6: TcpConfig;
   private readonly conns = new Map<string, TcpConnection>();
+  /** Connections with a timer armed, by deadline: a tick visits only the due ones. */
+  private readonly timers = new DeadlineHeap<TcpConnection>();
+  /** 4-tuples in TIME_WAIT, as compact records (tcp/time-wait.ts), in expiry order. */
+  private readonly timeWait = new TimeWaitTable();
+  private readonly twHeader: TcpHeaderOut = { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: ACK, window: 0 };
+  // RFC 6056 algorithm 4: a counter per hash bucket of destinations, so connections to one
+  // destination walk its ports in sequence whatever other destinations do (one shared counter made
+  // four destinations used round-robin share a quarter of the ports each).
+  private readonly portCounters = new Uint32Array(256);
+  private readonly portMin: number;
+  private readonly portCount: number;
+  /**
+   * What `tick` looked at: connections whose deadline had come and TIME_WAIT records that expired.
+   * Nothing else is visited, however many connections and records there are.
+   */
+  readonly timerStats = { ticks: 0, visits: 0 };
   private readonly listeners = new Map<number, ListenerEntry[]>();
   private readonly udpPorts = new Map<number, UdpHandler>();
   private anyListener: ListenerEntry | null = null;
@@ -154,6 +191,8 @@ export class Netstack {
     tcpConnectionsAccepted: 0,
     tcpConnectionsFailed: 0,
     tcpActive: 0,
+    tcpTimeWait: 0,
+    tcpTimeWaitReused: 0,
     udpIn: 0,
     udpOut: 0,
     icmpEchoReplies: 0,
@@ -169,6 +208,12 @@ export class Netstack {
     this.tcpConfig6 = { ...DEFAULT_TCP_CONFIG, ...opts.tcp, mss: mtu - 60 };
     this.isnKey = opts.randomBytes(32);
     this.backlog = opts.backlog ?? 256;
+    const [lo, hi] = opts.ephemeralPortRange ?? EPHEMERAL_PORT_RANGE;
+    if (!Number.isInteger(lo) || !Number.isInteger(hi) || lo < 1 || hi > 65535 || lo > hi) {
+      throw new NetstackError('not-supported', `bad ephemeral port range ${lo}-${hi}`);
+    }
+    this.portMin = lo;
+    this.portCount = hi - lo + 1;
     this.verifyChecksums = opts.linkAuthenticated !== true;
     const self = this;
     this.host = {
@@ -254,7 +299,12 @@ export class Netstack {
     }
     if (conn !== null) {
       conn.onSegment(seg, this.opts.now());
+      this.schedule(conn);
       return;
+    }
+    if (this.timeWait.size > 0) {
+      const tw = this.timeWait.get(connKey(p.dst, seg.dstPort, p.src, seg.srcPort));
+      if (tw !== undefined && !this.inputTimeWait(tw, seg)) return;
     }
     // No connection: a SYN for a listener opens one; anything else gets a RST (RFC 9293 §3.10.7.1).
     if ((seg.flags & (SYN | ACK | RST)) === SYN) {
@@ -273,15 +323,38 @@ export class Netstack {
     this.resetFor(p, seg);
   }
 
+  /** A segment for a 4-tuple in TIME_WAIT. Returns true when a listener should take it (a new SYN). */
+  private inputTimeWait(tw: TimeWaitRecord, seg: TcpSegment): boolean {
+    const now = this.opts.now();
+    const action = timeWaitInput(tw, seg, now);
+    if (action === 'new-incarnation') {
+      this.timeWait.delete(tw);
+      this.counters.tcpTimeWait = this.timeWait.size;
+      return true;
+    }
+    if (action === 'drop') return false;
+    if (action === 'ack-restart') this.timeWait.restart(tw, now + this.tcpConfig4.timeWaitMs);
+    const h = this.twHeader;
+    h.srcPort = tw.localPort;
+    h.dstPort = tw.remotePort;
+    h.seq = tw.sndNxt;
+    h.ack = tw.rcvNxt;
+    h.window = tw.window;
+    h.tsVal = tw.tsOn ? tw.tsVal(now) : undefined;
+    h.tsEcr = tw.tsOn ? tw.tsRecent : undefined;
+    this.transmitTcp(tw.localAddress, tw.remoteAddress, h, null);
+    return false;
+  }
+
   private acceptSyn(l: ListenerEntry, p: IpPacket, seg: TcpSegment): void {
     if (l.halfOpen >= this.backlog) {
       this.drop('tcp-backlog-full');
       return;
     }
     const now = this.opts.now();
-    const local = Buffer.from(p.dst);
+    const local = this.ownAddress(p.dst) ?? Buffer.from(p.dst);
     const remote = Buffer.from(p.src);
-    const conn = this.newConnection(local, seg.dstPort, remote, seg.srcPort, now);
+    const conn = this.newConnection(local, seg.dstPort, remote, seg.srcPort, now, null);
     l.halfOpen++;
     let counted = true;
     const release = () => {
@@ -295,6 +368,7 @@ export class Netstack {
     };
     conn.onClose = () => release();
     conn.accept(seg, now);
+    this.schedule(conn);
   }
 
   private resetFor(p: IpPacket, seg: TcpSegment): void {
@@ -337,17 +411,39 @@ export class Netstack {
 
   // ------------------------------------------------------------------ TCP API
 
-  /** Active open to remote:port from our address of the same family. Returns the connection in SYN_SENT. */
+  /**
+   * Active open to remote:port from our address of the same family. Returns the connection in
+   * SYN_SENT. Throws a NetstackError: `no-local-address`, or `ports-exhausted` when every ephemeral
+   * port towards this destination is in use or in a TIME_WAIT that cannot be reused yet.
+   */
   connect(remote: Uint8Array, port: number, local?: Uint8Array): TcpConnection {
     const src = local ?? this.addresses.find((a) => a.length === remote.length);
     if (src === undefined)
-      throw new NetstackError(`no local ${remote.length === 4 ? 'IPv4' : 'IPv6'} address`);
+      throw new NetstackError(
+        'no-local-address',
+        `no local ${remote.length === 4 ? 'IPv4' : 'IPv6'} address`,
+      );
     const now = this.opts.now();
     const rem = Buffer.from(remote);
-    const localPort = this.ephemeralPort(src, rem, port);
-    const conn = this.newConnection(Buffer.from(src), localPort, rem, port, now);
+    const pick = this.ephemeralPort(src, rem, port, now);
+    if (pick === null) {
+      this.drop('tcp-ports-exhausted');
+      throw new NetstackError(
+        'ports-exhausted',
+        `no free local port towards ${formatAddress(rem)}:${port}: all ${this.portCount} ephemeral ports are in use or in TIME_WAIT`,
+      );
+    }
+    if (pick.reuse !== null) {
+      // Linux's tcp_tw_reuse: the old incarnation is known to be safe to replace (canReuseForConnect).
+      this.timeWait.delete(pick.reuse);
+      this.counters.tcpTimeWait = this.timeWait.size;
+      this.counters.tcpTimeWaitReused++;
+    }
+    const own = local === undefined ? src : (this.ownAddress(src) ?? Buffer.from(src));
+    const conn = this.newConnection(own as Buffer, pick.port, rem, port, now, pick.reuse);
     this.counters.tcpConnectionsOpened++;
     conn.connect(now);
+    this.schedule(conn);
     return conn;
   }
 
@@ -365,7 +461,7 @@ export class Netstack {
         (e) => e.address === null || entry.address === null || addressEquals(e.address, entry.address),
       )
     ) {
-      throw new NetstackError(`port ${port} is already listened on`);
+      throw new NetstackError('address-in-use', `port ${port} is already listened on`);
     }
     list.push(entry);
     this.listeners.set(port, list);
@@ -385,8 +481,8 @@ export class Netstack {
    * and counted as `tcp-refused`.
    */
   listenAll(onAccept: (conn: TcpConnection) => void, admit?: AdmitFn): TcpListener {
-    if (!this.opts.interceptAll) throw new NetstackError('listenAll needs interceptAll');
-    if (this.anyListener !== null) throw new NetstackError('listenAll is already in use');
+    if (!this.opts.interceptAll) throw new NetstackError('not-supported', 'listenAll needs interceptAll');
+    if (this.anyListener !== null) throw new NetstackError('address-in-use', 'listenAll is already in use');
     const entry: ListenerEntry = { port: 0, address: null, onAccept, halfOpen: 0, admit };
     this.anyListener = entry;
     return {
@@ -406,12 +502,20 @@ export class Netstack {
     return own ?? this.anyListener ?? undefined;
   }
 
-  private newConnection(local: Buffer, localPort: number, remote: Buffer, remotePort: number, now: number) {
+  private newConnection(
+    local: Buffer,
+    localPort: number,
+    remote: Buffer,
+    remotePort: number,
+    now: number,
+    reuse: TimeWaitRecord | null,
+  ) {
     const cfg = remote.length === 4 ? this.tcpConfig4 : this.tcpConfig6;
-    const iss = this.opts.isn
+    let iss = this.opts.isn
       ? this.opts.isn(now)
       : initialSequenceNumber(this.isnKey, now, local, localPort, remote, remotePort);
-    const tsOffset = this.opts.randomBytes(4).readUInt32BE(0);
+    if (reuse !== null) iss = reuseIss(reuse, iss);
+    const tsOffset = reuse !== null ? reuse.tsOffset : timestampOffset(this.isnKey, local, remote);
     const conn = new TcpConnection(
       { localAddress: local, localPort, remoteAddress: remote, remotePort },
       cfg,
@@ -430,25 +534,66 @@ export class Netstack {
     if (this.conns.get(key) === conn) this.conns.delete(key);
     if (this.lastConn === conn) this.lastConn = null;
     this.dirty.delete(conn);
+    this.timers.remove(conn);
     this.closedRetransmits += conn.counters.retransmits;
     this.closedTimeouts += conn.counters.timeouts;
     if (conn.error !== null && conn.error.code !== 'aborted') this.counters.tcpConnectionsFailed++;
     this.counters.tcpActive = this.conns.size;
   }
 
-  private ephemeralPort(local: Uint8Array, remote: Uint8Array, remotePort: number): number {
-    // Random in the IANA dynamic range (RFC 6056 algorithm 1), retried on collision.
-    for (let i = 0; i < 64; i++) {
-      const port = 49152 + (this.opts.randomBytes(2).readUInt16BE(0) % 16384);
-      if (!this.conns.has(connKey(local, port, remote, remotePort)) && !this.listeners.has(port)) return port;
+  /** A connection in TIME_WAIT with its FIN acknowledged: from now on a compact record stands for it. */
+  private toTimeWait(conn: TcpConnection): void {
+    const key = connKey(conn.localAddress, conn.localPort, conn.remoteAddress, conn.remotePort);
+    const rec = conn.detachTimeWait(key);
+    this.forget(conn);
+    this.timeWait.add(rec);
+    this.counters.tcpTimeWait = this.timeWait.size;
+  }
+
+  /** Queues the connection's next deadline (call after anything that may have changed its timers). */
+  private schedule(conn: TcpConnection): void {
+    if (conn.state === 'CLOSED' || conn.isDetached) this.timers.remove(conn);
+    else this.timers.set(conn, conn.nextDeadline());
+  }
+
+  /**
+   * RFC 6056 algorithm 4 ("double-hash"): the search starts at a keyed hash of the destination plus
+   * the counter of its bucket, and walks the whole range. A port is taken when no connection and no listener uses it, or when its
+   * 4-tuple is in a TIME_WAIT that may be reused (canReuseForConnect); null when none is left.
+   */
+  private ephemeralPort(
+    local: Uint8Array,
+    remote: Uint8Array,
+    remotePort: number,
+    now: number,
+  ): { port: number; reuse: TimeWaitRecord | null } | null {
+    const h = ephemeralPortOffset(this.isnKey, local, remote, remotePort);
+    const bucket = h.bucket;
+    const start = h.offset + this.portCounters[bucket];
+    const prefix = connKeyPrefix(local, remote, remotePort);
+    const checkTimeWait = this.timeWait.size > 0;
+    for (let i = 0; i < this.portCount; i++) {
+      const port = this.portMin + ((start + i) % this.portCount);
+      if (this.listeners.has(port)) continue;
+      const key = prefix + port;
+      if (this.conns.has(key)) continue;
+      const tw = checkTimeWait ? this.timeWait.get(key) : undefined;
+      if (tw !== undefined && !canReuseForConnect(tw, now)) continue;
+      this.portCounters[bucket] = (this.portCounters[bucket] + i + 1) % this.portCount;
+      return { port, reuse: tw ?? null };
     }
-    throw new NetstackError('no free ephemeral port');
+    return null;
+  }
+
+  private ownAddress(a: Uint8Array): Buffer | undefined {
+    for (const x of this.addresses) if (addressEquals(x, a)) return x as Buffer;
+    return undefined;
   }
 
   // ------------------------------------------------------------------ UDP API
 
   bindUdp(port: number, handler: UdpHandler): { close(): void } {
-    if (this.udpPorts.has(port)) throw new NetstackError(`UDP port ${port} is in use`);
+    if (this.udpPorts.has(port)) throw new NetstackError('address-in-use', `UDP port ${port} is in use`);
     this.udpPorts.set(port, handler);
     return { close: () => this.udpPorts.delete(port) };
   }
@@ -473,32 +618,57 @@ export class Netstack {
     for (let rounds = 0; rounds < 4 && this.dirty.size > 0; rounds++) {
       const batch = [...this.dirty];
       this.dirty.clear();
-      for (const c of batch) c.flush(now);
+      for (const c of batch) {
+        c.flush(now);
+        if (c.state === 'TIME_WAIT' && !c.isDetached) this.toTimeWait(c);
+        else this.schedule(c);
+      }
     }
   }
 
-  /** Runs due timers. */
+  /** Runs due timers: visits the connections whose deadline has come and expires TIME_WAIT records. */
   tick(): void {
     const now = this.opts.now();
-    for (const c of this.conns.values()) {
-      const d = c.nextDeadline();
-      if (d !== -1 && d <= now) c.tick(now);
+    this.timerStats.ticks++;
+    // Take the due ones first, then run them: a connection is ticked at most once per call.
+    let c = this.timers.popDue(now);
+    if (c !== null) {
+      const due: TcpConnection[] = [];
+      for (; c !== null; c = this.timers.popDue(now)) due.push(c);
+      this.timerStats.visits += due.length;
+      for (const d of due) {
+        d.tick(now);
+        this.schedule(d);
+      }
+    }
+    if (this.timeWait.size > 0) {
+      this.timerStats.visits += this.timeWait.expire(now);
+      this.counters.tcpTimeWait = this.timeWait.size;
     }
     this.flush();
   }
 
-  /** Earliest timer deadline over all connections (ms), or -1. */
+  /** Earliest timer deadline over all connections and TIME_WAIT records (ms), or -1. */
   nextDeadline(): number {
-    let t = -1;
-    for (const c of this.conns.values()) {
-      const d = c.nextDeadline();
-      if (d !== -1 && (t === -1 || d < t)) t = d;
-    }
-    return t;
+    const t = this.timers.peekKey();
+    const w = this.timeWait.nextExpiry();
+    if (t === -1) return w;
+    return w === -1 || t < w ? t : w;
   }
 
+  /** Live connections (TIME_WAIT records are not connections: see timeWaitCount). */
   get connectionCount(): number {
     return this.conns.size;
+  }
+
+  /** 4-tuples held in TIME_WAIT (compact records). */
+  get timeWaitCount(): number {
+    return this.timeWait.size;
+  }
+
+  /** Connections with a timer armed (the tick's queue). */
+  get timerQueueLength(): number {
+    return this.timers.size;
   }
 
   connections(): IterableIterator<TcpConnection> {
@@ -518,6 +688,7 @@ export class Netstack {
       tcpRetransmits: rexmit,
       tcpTimeouts: timeouts,
       tcpActive: this.conns.size,
+      tcpTimeWait: this.timeWait.size,
       drops: { ...this.counters.drops },
     };
   }
@@ -579,8 +750,20 @@ export class Netstack {
   }
 }
 
+/** Why a stack call was refused. */
+export type NetstackErrorCode =
+  | 'no-local-address' // no address of the destination's family
+  | 'address-in-use' // a listener or UDP port is already there
+  | 'not-supported' // listenAll without interceptAll, a bad option
+  | 'ports-exhausted'; // every ephemeral port towards the destination is in use or in TIME_WAIT
+
 export class NetstackError extends Error {
   override name = 'NetstackError';
+  readonly code: NetstackErrorCode;
+  constructor(code: NetstackErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
 }
 
 function addrKey(a: Uint8Array): string {
@@ -591,4 +774,9 @@ function addrKey(a: Uint8Array): string {
 /** Demultiplexing key of a connection (local, remote). */
 function connKey(local: Uint8Array, localPort: number, remote: Uint8Array, remotePort: number): string {
   return `${addrKey(remote)}:${remotePort}>${addrKey(local)}:${localPort}`;
+}
+
+/** connKey without the local port, which the ephemeral port search appends. */
+function connKeyPrefix(local: Uint8Array, remote: Uint8Array, remotePort: number): string {
+  return `${addrKey(remote)}:${remotePort}>${addrKey(local)}:`;
 }

@@ -337,6 +337,9 @@ describe('TCP connection: closing and resets', () => {
     server.conn.shutdownWrite();
     net.run(() => client.state === 'TIME_WAIT', 1000);
     const entered = net.time;
+    // The stack holds the 4-tuple as a compact record, not the connection (tcp/time-wait.ts).
+    assert.equal(net.a.timeWaitCount, 1);
+    assert.equal(net.a.connectionCount, 0);
     // The server's FIN again (as if our ACK had been lost).
     const { rcvNxt, sndNxt } = seqs(client);
     const before = seen.length;
@@ -353,7 +356,10 @@ describe('TCP connection: closing and resets', () => {
       seen.slice(before).some((s) => s.from === 'a' && s.seg.flags === ACK),
       'FIN re-acknowledged',
     );
-    net.run(() => client.state === 'CLOSED', 200_000);
+    // An exact RST does not end TIME_WAIT (RFC 1337).
+    inject(net, 'b', { srcPort: 80, dstPort: client.localPort, seq: rcvNxt, ack: 0, flags: RST, window: 0 });
+    assert.equal(net.a.timeWaitCount, 1, 'RST ignored');
+    assert.ok(net.run(() => net.a.timeWaitCount === 0, 200_000));
     assert.ok(net.time - entered >= 60_000, '2·MSL = 60 s');
     assert.equal(net.a.connectionCount, 0);
   });
@@ -380,7 +386,7 @@ describe('TCP connection: closing and resets', () => {
       tsVal: (client as unknown as { tsNow(): number }).tsNow() + 1000,
       tsEcr: 0,
     });
-    assert.equal(server.conn.state, 'CLOSED', 'the old incarnation is gone');
+    assert.equal(net.b.timeWaitCount, 0, 'the old incarnation is gone');
     const answer = seen.slice(before).find((s) => s.from === 'b')!;
     assert.equal(answer.seg.flags, SYN | ACK, 'the listener answered the new SYN');
   });

@@ -30,6 +30,7 @@ import {
   TIMESTAMP_OPTION_LENGTH,
 } from './segment.ts';
 import { seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax, seqSub } from './seq.ts';
+import { canReincarnate, TimeWaitRecord } from './time-wait.ts';
 
 export type TcpState =
   | 'SYN_SENT'
@@ -246,6 +247,12 @@ export class TcpConnection {
   private keepaliveAt = NONE;
   private keepaliveProbes = 0;
 
+  // --- the owner's timer queue (DeadlineHeap): where this connection sits and for when
+  heapIndex = -1;
+  heapKey = -1;
+  /** Handed over to a TIME_WAIT record: the owner no longer feeds it anything. */
+  private detached = false;
+
   // --- pending output
   private ackNow = false;
   private segsSinceAck = 0;
@@ -379,7 +386,7 @@ export class TcpConnection {
 
   /** Abort: RST to the peer (when synchronized), then CLOSED. */
   abort(): void {
-    if (this.state === 'CLOSED') return;
+    if (this.state === 'CLOSED' || this.detached) return;
     if (this.state !== 'SYN_SENT' && this.state !== 'TIME_WAIT') {
       this.sendReset(this.sndNxt, this.rcvNxt);
     }
@@ -430,13 +437,47 @@ export class TcpConnection {
    */
   takesNewIncarnation(syn: TcpSegment): boolean {
     if (this.state !== 'TIME_WAIT') return false;
-    if (this.tsOn && syn.tsVal !== undefined) return seqGt(syn.tsVal, this.tsRecent);
-    return seqGt(syn.seq, this.rcvNxt);
+    return canReincarnate(this.tsOn, this.tsRecent, this.rcvNxt, syn);
+  }
+
+  /**
+   * In TIME_WAIT with nothing left to send: the compact record that carries the 4-tuple through
+   * 2·MSL in the owner's place (tcp/time-wait.ts). The connection is detached: it keeps its last
+   * state, TIME_WAIT, and its owner forgets it, so its buffers and the stream behind its callbacks
+   * can be collected.
+   */
+  detachTimeWait(key: string): TimeWaitRecord {
+    if (this.state !== 'TIME_WAIT' || this.detached) throw new Error('detachTimeWait outside TIME_WAIT');
+    this.detached = true;
+    const rec = new TimeWaitRecord(
+      key,
+      this,
+      {
+        sndNxt: this.sndNxt,
+        rcvNxt: this.rcvNxt,
+        window: Math.min(Math.max(0, seqSub(this.rcvAdvEdge, this.rcvNxt)) >>> this.rcvWndShift, 0xffff),
+      },
+      { on: this.tsOn, offset: this.tsOffset, recent: this.tsRecent },
+      this.now,
+      this.timeWaitAt === NONE ? this.now + this.cfg.timeWaitMs : this.timeWaitAt,
+    );
+    this.timeWaitAt = NONE;
+    this.delackAt = NONE;
+    this.ooo.length = 0;
+    this.oooRanges.length = 0;
+    this.rexmitMarks.clear();
+    this.sacked = [];
+    return rec;
+  }
+
+  /** Handed over to a TIME_WAIT record (see detachTimeWait). */
+  get isDetached(): boolean {
+    return this.detached;
   }
 
   /** Forgets a TIME_WAIT connection at once (a new incarnation replaces it). */
   release(): void {
-    if (this.state === 'TIME_WAIT') this.finish(null, 'CLOSED');
+    if (this.state === 'TIME_WAIT' && !this.detached) this.finish(null, 'CLOSED');
   }
 
   isSynchronized(): boolean {
@@ -447,6 +488,7 @@ export class TcpConnection {
 
   onSegment(seg: TcpSegment, now: number): void {
     this.now = now;
+    if (this.detached) return;
     this.counters.segmentsReceived++;
     if (this.state === 'SYN_SENT') {
       this.onSegmentSynSent(seg);
@@ -977,6 +1019,9 @@ export class TcpConnection {
     this.persistAt = NONE;
     this.keepaliveAt = NONE;
     this.timeWaitAt = this.now + this.cfg.timeWaitMs;
+    // The owner hands a connection in TIME_WAIT over to a compact record at its next flush (after
+    // the ACK of the peer's FIN has left): ask for one.
+    this.host.markDirty(this);
     this.notifyClose(null);
   }
 
@@ -990,7 +1035,7 @@ export class TcpConnection {
   /** Send what is due: data the windows allow, a pending ACK. Called by the owner after a batch. */
   flush(now: number): void {
     this.now = now;
-    if (this.state === 'CLOSED' || this.state === 'SYN_SENT') return;
+    if (this.state === 'CLOSED' || this.state === 'SYN_SENT' || this.detached) return;
     if (this.state === 'SYN_RECEIVED') return;
     const sent = this.sendData();
     if (!sent && this.ackNow) this.sendAck();
@@ -1184,6 +1229,7 @@ export class TcpConnection {
 
   tick(now: number): void {
     this.now = now;
+    if (this.detached) return;
     if (this.timeWaitAt !== NONE && now >= this.timeWaitAt) {
       this.timeWaitAt = NONE;
       this.finish(null, 'CLOSED');
