@@ -254,6 +254,48 @@ describe('ephemeral ports: reuse and exhaustion', () => {
   });
 });
 
+describe('new incarnations of a 4-tuple the peer holds in TIME_WAIT', () => {
+  it('when the server closes first, the client’s next connection from the same port is taken as a new incarnation, above the old one (RFC 6191)', () => {
+    // One ephemeral port: every connection is the same 4-tuple.
+    const net = new SimNetwork(6, { delayMs: 1 }, A, B, { ephemeralPortRange: [50000, 50000] });
+    const fromB: TcpSegment[] = [];
+    net.filter = (from, packet) => {
+      const p = parseIpPacket(packet);
+      if (from === 'b' && p.ok) {
+        const t = parseTcpSegment(p.packet.payload, p.packet.src, p.packet.dst);
+        if (t.ok) fromB.push(t.segment);
+      }
+      return true;
+    };
+    net.b.listen(80, (c) => {
+      c.write(Buffer.from('ok'));
+      c.shutdownWrite(); // the server closes first: B holds the TIME_WAIT
+    });
+    for (let i = 0; i < 20; i++) {
+      const c = net.a.connect(B, 80);
+      const sink = new Sink(c);
+      c.onEnd = () => c.shutdownWrite();
+      assert.ok(
+        net.run(() => sink.closed && net.a.connectionCount === 0, 10_000),
+        `connection ${i}`,
+      );
+      assert.equal(sink.error, null);
+      assert.equal(sink.data().toString(), 'ok');
+      assert.equal(c.localPort, 50000);
+      assert.equal(net.b.timeWaitCount, 1, 'B holds the 4-tuple in TIME_WAIT');
+      assert.equal(net.a.timeWaitCount, 0);
+      net.advance(10);
+    }
+    // Each SYN-ACK started above the previous incarnation's sequence space.
+    const synAcks = fromB.filter((s) => s.flags === (SYN | ACK));
+    assert.equal(synAcks.length, 20);
+    for (let i = 1; i < synAcks.length; i++) {
+      const lastOfPrevious = fromB.slice(0, fromB.indexOf(synAcks[i])).at(-1)!;
+      assert.ok(seqGt(synAcks[i].seq, lastOfPrevious.seq + 65536), `incarnation ${i}`);
+    }
+  });
+});
+
 describe('TIME_WAIT records answer for the connection', () => {
   function timeWait() {
     const net = new SimNetwork(4, { delayMs: 1 }, A, B);
