@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { freePorts } from '../../e2e/cluster/ports.ts';
+import { eventually } from '../../e2e/testing/eventually.ts';
 import { UdpRelay } from '../../e2e/udp-relay/relay.ts';
 import { WireguardGoPeer } from '../wireguard/testing/wireguard-go-peer.ts';
 import {
@@ -241,8 +242,23 @@ test('netstack interop: SOCKS5 → netstack → WireGuard → wireguard-go → k
         seed: Math.round(loss * 1000),
       });
       try {
-        await peer.setOurEndpoint(peer.hostAddress, relay.port);
-        assert.ok(await peer.ping(OUR_OVERLAY, 2), 'ping through the relay');
+        // Both ends must have moved to the relay before loss is switched on: a datagram of ours that
+        // still went straight to wireguard-go (a late ACK of the previous run) makes it roam back to
+        // us, and the run would bypass the relay. So: point it at the relay and ping until a ping
+        // crosses the relay both ways and wireguard-go still sees us at the relay.
+        const viaRelay = `${peer.hostAddress}:${relay.port}`;
+        await eventually(
+          'both WireGuard ends using the relay',
+          async () => {
+            await peer.setOurEndpoint(peer.hostAddress, relay.port);
+            const before = relay.stats.forwarded;
+            const answered = await peer.ping(OUR_OVERLAY, 1);
+            return (
+              answered && relay.stats.forwarded - before >= 2 && (await peer.ourEndpointSeen()) === viaRelay
+            );
+          },
+          15_000,
+        );
         relay.loss = loss;
         const before = (await status()).netstack.tcpRetransmits;
         const out = join(dir, 'lossy.bin');
