@@ -4,6 +4,7 @@
 import type { DialContext, DialedStream, Dialer, DialTarget } from '../dial/dialer.ts';
 import { DialError } from '../dial/dialer.ts';
 import type { NetstackRuntime } from '../netstack/runtime.ts';
+import { NetstackError } from '../netstack/stack.ts';
 import { TcpError } from '../netstack/tcp/connection.ts';
 import { formatEndpoint } from '../policy/address.ts';
 import { addressToBytes, bytesToAddress } from './addresses.ts';
@@ -46,6 +47,10 @@ export class OverlayDialer implements Dialer {
         const kind = e.code === 'refused' ? 'refused' : e.code === 'timeout' ? 'timeout' : 'unreachable';
         throw new DialError(kind, `${where} over the overlay: ${e.message}`);
       }
+      // No local port left: what Linux's connect() reports as EADDRNOTAVAIL, which the direct dialer
+      // classifies as no-route too.
+      if (e instanceof NetstackError && e.code === 'ports-exhausted')
+        throw new DialError('no-route', `${where} over the overlay: ${e.message}`);
       throw new DialError('unreachable', `${where} over the overlay: ${String(e)}`);
     } finally {
       if (onAbort !== null) ctx.signal?.removeEventListener('abort', onAbort);

@@ -53,6 +53,30 @@ describe('overlay glue', () => {
     assert.equal(Buffer.concat(chunks).toString(), 'pong');
   });
 
+  it('no free local port is a no-route dial (as EADDRNOTAVAIL is for a direct dial), not a hang', async (t) => {
+    let open = true;
+    let b: NetstackRuntime | null = null;
+    const a = new NetstackRuntime({
+      addresses: [US],
+      send: (p) => open && setImmediate(() => b!.receive(p)),
+      ephemeralPortRange: [50000, 50000],
+    });
+    b = new NetstackRuntime({ addresses: [THEM], send: (p) => open && setImmediate(() => a.receive(p)) });
+    t.after(() => {
+      open = false;
+      a.close();
+      b!.close();
+    });
+    b.listen(80, () => {});
+    const d = new OverlayDialer(a, 'overlay:peer1');
+    const held = await d.dial({ address: bytesToAddress(THEM), port: 80 }, { connId: 'c1', timeoutMs: 2000 });
+    t.after(() => held.stream.destroy());
+    await assert.rejects(
+      d.dial({ address: bytesToAddress(THEM), port: 80 }, { connId: 'c2', timeoutMs: 2000 }),
+      (e: DialError) => e instanceof DialError && e.kind === 'no-route' && /ports?/.test(e.message),
+    );
+  });
+
   it('a closed port is a refused dial', async (t) => {
     const { a, close } = pair();
     t.after(close);
