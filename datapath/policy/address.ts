@@ -42,12 +42,42 @@ function parseIPv4Part(part: string): number | null {
 }
 
 /**
+ * The common spelling, a.b.c.d with decimal parts 0–255 and no leading zeros, scanned without
+ * regular expressions or allocation (the proxy parses one or two per connection). -1 when the text
+ * is not in that form; the general parser below then decides.
+ */
+function parseCanonicalQuad(text: string): number {
+  let v = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return -1;
+      v = v * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return -1; // a leading zero: octal in inet_aton
+      part = part * 10 + (c - 48);
+      if (++digits > 3 || part > 255) return -1;
+    } else return -1;
+  }
+  if (dots !== 3 || digits === 0) return -1;
+  return v * 256 + part;
+}
+
+/**
  * Parses an IPv4 address the way inet_aton() does: one to four parts, each decimal, octal (leading 0)
  * or hex (0x); the last part fills the remaining bytes. `127.1` is 127.0.0.1, `2130706433` too.
  * Returns null when the text is not such an address.
  */
 export function parseIPv4Loose(text: string): IPv4 | null {
   if (text.length === 0 || text.length > 64) return null;
+  const quad = parseCanonicalQuad(text);
+  if (quad >= 0) return ipv4(quad);
   const parts = text.split('.');
   if (parts.length > 4) return null;
   const nums: number[] = [];

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { seededRandom } from '../../e2e/testing/seeded-random.ts';
 import {
   formatAddress,
   type IPAddress,
@@ -42,6 +43,33 @@ describe('address parsing', () => {
       '0x7f.1',
     ]) {
       assert.equal(formatAddress(parseIPv4Loose(s)!), '127.0.0.1', s);
+    }
+  });
+  test('dotted quads: the canonical form and the forms inet_aton reads differently agree with it', () => {
+    // every value of each byte position, the rest random: the scan must equal the arithmetic
+    const random = seededRandom(7);
+    const rnd = () => Math.floor(random() * 256);
+    for (let pos = 0; pos < 4; pos++) {
+      for (let b = 0; b < 256; b++) {
+        const parts = [rnd(), rnd(), rnd(), rnd()];
+        parts[pos] = b;
+        const s = parts.join('.');
+        assert.equal(formatAddress(parseIPv4Loose(s)!), s, s);
+      }
+    }
+    // a leading zero is octal wherever it is; a part above 255 or an extra dot is not a quad
+    for (const [s, want] of [
+      ['010.0.0.1', '8.0.0.1'],
+      ['1.2.3.010', '1.2.3.8'],
+      ['1.2.3.04', '1.2.3.4'],
+      ['0.0.0.0', '0.0.0.0'],
+      ['255.255.255.255', '255.255.255.255'],
+      ['1.2.3.0255', '1.2.3.173'],
+    ]) {
+      assert.equal(formatAddress(parseIPv4Loose(s)!), want, s);
+    }
+    for (const s of ['1.2.3.256', '1..2.3', '1.2.3.4.', '.1.2.3', '1.2.3.4 ', '1.2.3.1000', '1.2.3.-1']) {
+      assert.equal(parseIPv4Loose(s), null, s);
     }
   });
   test('out-of-range and junk IPv4 spellings are not addresses', () => {
