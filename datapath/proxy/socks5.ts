@@ -44,6 +44,13 @@ export interface Socks5Progress {
 
 type State = 'greeting' | 'auth' | 'request' | 'done';
 
+// The fixed two-byte answers, made once: a Buffer given to a socket write is only read.
+const METHOD_USERPASS = Buffer.from([5, 0x02]);
+const METHOD_NONE = Buffer.from([5, 0x00]);
+const METHOD_NO_ACCEPTABLE = Buffer.from([5, 0xff]);
+const AUTH_OK = Buffer.from([1, 0]);
+const AUTH_BAD_VERSION = Buffer.from([1, 1]);
+
 /** Longest possible handshake step is the request with a 255-byte name: 4 + 1 + 255 + 2 bytes. */
 const MAX_BUFFER = 1024;
 
@@ -105,13 +112,13 @@ export class Socks5Handshake {
         this.buf = b.subarray(2 + n);
         // Prefer username/password when offered: the user name carries the agent's session id.
         if (methods.includes(0x02)) {
-          send.push(Buffer.from([5, 0x02]));
+          send.push(METHOD_USERPASS);
           this.state = 'auth';
         } else if (methods.includes(0x00)) {
-          send.push(Buffer.from([5, 0x00]));
+          send.push(METHOD_NONE);
           this.state = 'request';
         } else {
-          send.push(Buffer.from([5, 0xff]));
+          send.push(METHOD_NO_ACCEPTABLE);
           return { kind: 'fail', why: 'no acceptable authentication method', reply: null };
         }
         return 'continue';
@@ -119,7 +126,7 @@ export class Socks5Handshake {
       case 'auth': {
         if (b.length < 2) return 'need';
         if (b[0] !== 1) {
-          send.push(Buffer.from([1, 1]));
+          send.push(AUTH_BAD_VERSION);
           return { kind: 'fail', why: `unsupported auth version ${b[0]}`, reply: null };
         }
         const ulen = b[1];
@@ -128,7 +135,7 @@ export class Socks5Handshake {
         if (b.length < 3 + ulen + plen) return 'need';
         this.username = b.subarray(2, 2 + ulen).toString('utf8');
         this.buf = b.subarray(3 + ulen + plen);
-        send.push(Buffer.from([1, 0]));
+        send.push(AUTH_OK);
         this.state = 'request';
         return 'continue';
       }
