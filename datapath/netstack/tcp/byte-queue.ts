@@ -1,50 +1,49 @@
-// A FIFO of byte chunks addressed by offset from its head: the TCP send buffer (unacknowledged and
-// unsent data). Pure. Reads return views into the chunks the application wrote when a range lies in
-// one chunk (the common case: segments are ~1.4 kB, writes are ~16–64 kB), and copy only across a
-// chunk boundary.
+// A FIFO of bytes addressed by offset from its head: the TCP send buffer (unacknowledged and unsent
+// data). Pure. Written bytes are copied into 64 KiB slabs from a shared pool (slab-pool.ts says why:
+// keeping the writer's chunks let them be promoted and pile up as garbage); acknowledged slabs go
+// back to the pool. Every slab but the last is full, so an offset maps to its slab by division.
+// Reads return views into a slab when the range lies in one (all but ~1 in 45 segments), valid until
+// the next trim — the stack copies them into the outgoing packet at once.
+import { SLAB_BYTES, type SlabPool, sendSlabs } from './slab-pool.ts';
 
 export class ByteQueue {
-  private chunks: Buffer[] = [];
-  private head = 0; // index of the first live chunk
-  private headOffset = 0; // bytes already consumed from chunks[head]
+  private slabs: Buffer[] = [];
+  private head = 0; // index of the first live slab
+  private headOffset = 0; // bytes already consumed from slabs[head]
+  private readonly pool: SlabPool;
   length = 0;
-  // Cursor cache for peek: sequential sends walk forward without rescanning from the head.
-  private cursorIndex = 0;
-  private cursorStart = 0; // queue offset at which chunks[cursorIndex] (after headOffset if head) starts
 
-  push(chunk: Buffer): void {
-    if (chunk.length === 0) return;
-    this.chunks.push(chunk);
-    this.length += chunk.length;
+  constructor(pool: SlabPool = sendSlabs) {
+    this.pool = pool;
   }
 
-  /** Bytes [offset, offset + len) as one Buffer. */
+  /** Appends a copy of `chunk`; the caller may reuse it at once. */
+  push(chunk: Uint8Array): void {
+    let off = 0;
+    while (off < chunk.length) {
+      const pos = this.headOffset + this.length;
+      const idx = this.head + Math.floor(pos / SLAB_BYTES);
+      if (idx === this.slabs.length) this.slabs.push(this.pool.take());
+      const from = pos % SLAB_BYTES;
+      const n = Math.min(SLAB_BYTES - from, chunk.length - off);
+      this.slabs[idx].set(off === 0 && n === chunk.length ? chunk : chunk.subarray(off, off + n), from);
+      off += n;
+      this.length += n;
+    }
+  }
+
+  /** Bytes [offset, offset + len) as one Buffer (a view until the next trim). */
   peek(offset: number, len: number): Buffer {
     if (offset < 0 || len < 0 || offset + len > this.length) throw new RangeError('peek outside queue');
-    if (offset < this.cursorStart || this.cursorIndex < this.head) {
-      this.cursorIndex = this.head;
-      this.cursorStart = 0;
-    }
-    let idx = this.cursorIndex;
-    let start = this.cursorStart;
-    for (;;) {
-      const avail = this.chunkLength(idx);
-      if (offset < start + avail) break;
-      start += avail;
-      idx++;
-    }
-    this.cursorIndex = idx;
-    this.cursorStart = start;
-    const base = idx === this.head ? this.headOffset : 0;
-    const chunk = this.chunks[idx];
-    const from = base + (offset - start);
-    if (from + len <= chunk.length) return chunk.subarray(from, from + len);
+    const pos = this.headOffset + offset;
+    let idx = this.head + Math.floor(pos / SLAB_BYTES);
+    const from = pos % SLAB_BYTES;
+    if (from + len <= SLAB_BYTES) return this.slabs[idx].subarray(from, from + len);
     const out = Buffer.allocUnsafe(len);
-    let written = chunk.copy(out, 0, from);
-    let j = idx + 1;
+    let written = this.slabs[idx].copy(out, 0, from);
     while (written < len) {
-      const c = this.chunks[j++];
-      written += c.copy(out, written, 0, Math.min(c.length, len - written));
+      const s = this.slabs[++idx];
+      written += s.copy(out, written, 0, Math.min(SLAB_BYTES, len - written));
     }
     return out;
   }
@@ -53,33 +52,24 @@ export class ByteQueue {
   trim(n: number): void {
     if (n > this.length) throw new RangeError('trim past end of queue');
     this.length -= n;
-    this.cursorStart -= n;
-    while (n > 0) {
-      const avail = this.chunks[this.head].length - this.headOffset;
-      if (n < avail) {
-        this.headOffset += n;
-        break;
-      }
-      n -= avail;
-      this.chunks[this.head] = EMPTY; // release the memory now
+    this.headOffset += n;
+    while (this.headOffset >= SLAB_BYTES) {
+      this.pool.give(this.slabs[this.head]);
+      this.slabs[this.head] = EMPTY;
       this.head++;
+      this.headOffset -= SLAB_BYTES;
+    }
+    if (this.length === 0) {
+      // Empty: the partly used last slab goes back too, so an idle connection holds none.
+      for (let i = this.head; i < this.slabs.length; i++) this.pool.give(this.slabs[i]);
+      this.slabs = [];
+      this.head = 0;
       this.headOffset = 0;
-    }
-    if (this.cursorIndex < this.head || this.cursorStart < 0) {
-      this.cursorIndex = this.head;
-      this.cursorStart = 0;
-    }
-    // Compact occasionally so the array does not grow without bound.
-    if (this.head > 64 && this.head * 2 > this.chunks.length) {
-      this.chunks = this.chunks.slice(this.head);
-      this.cursorIndex -= this.head;
+    } else if (this.head > 64 && this.head * 2 > this.slabs.length) {
+      // Compact occasionally so the array does not grow without bound.
+      this.slabs = this.slabs.slice(this.head);
       this.head = 0;
     }
-  }
-
-  private chunkLength(idx: number): number {
-    const c = this.chunks[idx];
-    return idx === this.head ? c.length - this.headOffset : c.length;
   }
 }
 
