@@ -29,9 +29,16 @@ function split(hp: string): { host: string; port: number } {
 
 /**
  * Node flags the datapath runs with (as in its container): a small young generation, since the
- * datapath's allocations are short-lived buffers and its memory budget is 64 MiB idle.
+ * datapath's allocations are short-lived buffers and its memory budget is 64 MiB idle; and an old
+ * generation that may grow by half its live size before a mark-compact, not by V8's dynamic factor
+ * (up to 4×): with ~12 MiB live, the overlay path's promoted garbage grew the heap to ~35 MiB before
+ * the second mark-compact (docs/datapath.md, Memory). Keep in step with the `lattice` wrapper.
  */
-export const DATAPATH_NODE_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1'];
+export const DATAPATH_NODE_FLAGS = [
+  '--max-semi-space-size=1',
+  '--v8-pool-size=1',
+  '--heap-growing-percent=50',
+];
 
 /** Where stripped TypeScript is cached between runs (the image warms it at build time). */
 export const COMPILE_CACHE = join(process.env.HOME ?? tmpdir(), '.cache', 'lattice', 'node-compile-cache');
