@@ -59,7 +59,7 @@ test('memory stays bounded by what is unacknowledged, not by bytes moved: slabs 
   // 256 MiB through a queue that never holds more than 1 MiB (a full send buffer), in the proxy's
   // 64 KiB writes and ~1.4 kB acknowledgements. If acknowledged slabs were not given back (or
   // written chunks were kept), the slabs allocated would grow with the bytes moved.
-  const pool = new SlabPool(32);
+  const pool = new SlabPool(128);
   const q = new ByteQueue(pool);
   const write = Buffer.alloc(64 * 1024 - 17, 1); // not slab-aligned, so writes straddle slabs
   const limit = 1024 * 1024;

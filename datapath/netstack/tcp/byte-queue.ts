@@ -1,8 +1,8 @@
 // A FIFO of bytes addressed by offset from its head: the TCP send buffer (unacknowledged and unsent
-// data). Pure. Written bytes are copied into 64 KiB slabs from a shared pool (slab-pool.ts says why:
+// data). Pure. Written bytes are copied into 16 KiB slabs from a shared pool (slab-pool.ts says why:
 // keeping the writer's chunks let them be promoted and pile up as garbage); acknowledged slabs go
 // back to the pool. Every slab but the last is full, so an offset maps to its slab by division.
-// Reads return views into a slab when the range lies in one (all but ~1 in 45 segments), valid until
+// Reads return views into a slab when the range lies in one (all but ~1 in 11 segments), valid until
 // the next trim — the stack copies them into the outgoing packet at once.
 import { SLAB_BYTES, type SlabPool, sendSlabs } from './slab-pool.ts';
 

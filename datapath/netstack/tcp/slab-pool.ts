@@ -9,7 +9,12 @@
 // that go back here when acknowledged leaves the read buffers short-lived (freed by the next
 // scavenge, as on the direct path) and the slabs are never garbage.
 
-export const SLAB_BYTES = 64 * 1024;
+/**
+ * 16 KiB: a connection with unacknowledged bytes holds at least one slab, so the size is what 1,000
+ * stalled connections with a small write each would hold (16 MiB); segments straddle a slab boundary
+ * (and are copied out) about once in 11.
+ */
+export const SLAB_BYTES = 16 * 1024;
 
 export class SlabPool {
   readonly #free: Buffer[] = [];
@@ -40,7 +45,7 @@ export class SlabPool {
 }
 
 /**
- * The pool every connection's send queue uses. 32 free slabs (2 MiB) cover two full 1 MiB send
+ * The pool every connection's send queue uses. 128 free slabs (2 MiB) cover two full 1 MiB send
  * buffers turning over; an idle process keeps at most that.
  */
-export const sendSlabs = new SlabPool(32);
+export const sendSlabs = new SlabPool(128);
