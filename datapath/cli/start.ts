@@ -77,6 +77,10 @@ function readAdminToken(s: Settings, log: Logger): string | null {
 export async function sandboxStart(argv: readonly string[]): Promise<number> {
   const flags = parseStartFlags(argv);
   if (flags === 'help') {
+    // The image runs `sandbox start --help` at build time to fill the compile cache: import every
+    // part a start may load, so no Pod strips TypeScript at its first start (the stripper alone is
+    // ~30 MiB of the memory budget).
+    await Promise.all(PART_MODULES.map((p) => p.load()));
     process.stdout.write(startUsage());
     return 0;
   }
