@@ -411,16 +411,11 @@ export class ProxyConnection {
     // Tracked from the dial on, so a drain waits for it and a policy change or shutdown aborts it;
     // the entry is replaced by the relaying one once connected.
     let abortedFor: CloseReason | null = null;
-    d.tracker.add({
-      id: this.id,
-      dir: 'egress',
-      host: name,
-      addresses,
-      port: req.port,
-      close: (why: CloseReason) => {
-        abortedFor = why;
-        this.abort.abort();
-      },
+    const track = (close: (why: CloseReason) => void) =>
+      d.tracker.add({ id: this.id, dir: 'egress', host: name, addresses, port: req.port, close });
+    track((why) => {
+      abortedFor = why;
+      this.abort.abort();
     });
     const deadline = Date.now() + d.limits.dialMs;
     let dialed: DialedStream | null = null;
@@ -512,14 +507,7 @@ export class ProxyConnection {
       dialed.reads,
     );
     this.relay = relay;
-    d.tracker.add({
-      id: this.id,
-      dir: 'egress',
-      host: name,
-      addresses,
-      port: req.port,
-      close: (why: CloseReason) => relay.close(why),
-    });
+    track((why) => relay.close(why));
     d.metrics.activeConnections('egress', 1);
     relay.start(req.first);
     // The success reply goes last: the client is woken by it, and on a busy machine it then competes
