@@ -22,6 +22,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePorts } from '../../e2e/cluster/ports.ts';
+import { warmCompileCache } from '../cli/harness.ts';
 import { WireguardGoPeer } from '../wireguard/testing/wireguard-go-peer.ts';
 import {
   HTTP_PORT,
@@ -295,7 +296,7 @@ async function main(): Promise<void> {
     const wgConfig = join(dir, 'ours.conf');
     writeWgConfig(wgConfig, ours.privateKey, peer);
     const profDir = profileDir ?? join(dir, 'prof');
-    const datapathArgs = (): string[] => [
+    const datapathArgs: string[] = [
       '--name',
       randomName('overlay-bench'),
       '--proxy-addr',
@@ -313,11 +314,10 @@ async function main(): Promise<void> {
       '--wg-port',
       '0',
     ];
-    // A first start and stop fills the compile cache with the overlay's modules too (the image's
-    // `sandbox start --help` warm-up does not load them), so the measured process strips no TypeScript.
-    await (await startDatapath(datapathArgs())).stop();
+    // The image's warm-up (`sandbox start --help` loads every part): the measured process strips no TypeScript.
+    await warmCompileCache();
     const dp = await startDatapath(
-      datapathArgs(),
+      datapathArgs,
       profileDir !== null ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [],
     );
     cleanups.push(() => dp.stop());
