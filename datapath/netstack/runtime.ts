@@ -5,7 +5,7 @@
 import { randomFillSync } from 'node:crypto';
 import { type AdmitFn, Netstack, type NetstackOptions } from './stack.ts';
 import { type TcpConnection, TcpError } from './tcp/connection.ts';
-import { TcpStream } from './tcp/stream.ts';
+import { TcpStream, type TcpStreamOptions } from './tcp/stream.ts';
 
 export interface RuntimeOptions {
   addresses: Uint8Array[];
@@ -22,6 +22,8 @@ export interface RuntimeOptions {
   interceptAll?: boolean;
   /** see NetstackOptions.ephemeralPortRange */
   ephemeralPortRange?: [number, number];
+  /** Options of every stream (TcpStreamOptions.holdBytes). */
+  stream?: TcpStreamOptions;
 }
 
 export class NetstackRuntime {
@@ -30,9 +32,11 @@ export class NetstackRuntime {
   private timer: NodeJS.Timeout | null = null;
   private readonly tickMs: number;
   private closed = false;
+  private readonly streamOpts: TcpStreamOptions;
 
   constructor(opts: RuntimeOptions) {
     this.tickMs = opts.tickMs ?? 10;
+    this.streamOpts = opts.stream ?? {};
     this.stack = new Netstack({
       addresses: opts.addresses,
       output: opts.send,
@@ -67,7 +71,7 @@ export class NetstackRuntime {
         reject(e);
         return;
       }
-      const stream = new TcpStream(conn);
+      const stream = new TcpStream(conn, this.streamOpts);
       const timer = setTimeout(() => {
         stream.destroy();
         reject(new TcpError('timeout', `connect timed out after ${timeoutMs} ms`));
@@ -95,12 +99,12 @@ export class NetstackRuntime {
 
   /** Accepts connections to port (on `address`, or any of ours) as streams. */
   listen(port: number, onStream: (s: TcpStream) => void, address?: Uint8Array): { close(): void } {
-    return this.stack.listen(port, (conn) => onStream(new TcpStream(conn)), address);
+    return this.stack.listen(port, (conn) => onStream(new TcpStream(conn, this.streamOpts)), address);
   }
 
   /** Intercept mode: accepts TCP to any destination as streams (`s.conn.localAddress/Port` = where to). */
   listenAll(onStream: (s: TcpStream) => void, admit?: AdmitFn): { close(): void } {
-    return this.stack.listenAll((conn) => onStream(new TcpStream(conn)), admit);
+    return this.stack.listenAll((conn) => onStream(new TcpStream(conn, this.streamOpts)), admit);
   }
 
   close(): void {

@@ -169,6 +169,8 @@ export class Netstack {
   private readonly udpPorts = new Map<number, UdpHandler>();
   private anyListener: ListenerEntry | null = null;
   private readonly dirty = new Set<TcpConnection>();
+  /** Connections to flush at the next flush, not this one (a held-back stretch ACK: TcpConfig.ackStretch). */
+  private readonly later = new Set<TcpConnection>();
   private lastConn: TcpConnection | null = null;
   private readonly isnKey: Buffer;
   private readonly host: TcpHost;
@@ -222,6 +224,10 @@ export class Netstack {
       },
       markDirty(conn) {
         self.dirty.add(conn);
+        self.signalDirty();
+      },
+      flushLater(conn) {
+        self.later.add(conn);
         self.signalDirty();
       },
       closed(conn) {
@@ -538,6 +544,7 @@ export class Netstack {
     if (this.conns.get(key) === conn) this.conns.delete(key);
     if (this.lastConn === conn) this.lastConn = null;
     this.dirty.delete(conn);
+    this.later.delete(conn);
     this.timers.remove(conn);
     this.closedRetransmits += conn.counters.retransmits;
     this.closedTimeouts += conn.counters.timeouts;
@@ -634,6 +641,10 @@ export class Netstack {
   /** Emits what connections have pending (data, ACKs). Call after each batch of input or writes. */
   flush(): void {
     this.dirtySignalled = false;
+    if (this.later.size > 0) {
+      for (const c of this.later) this.dirty.add(c);
+      this.later.clear();
+    }
     if (this.dirty.size === 0) return;
     const now = this.opts.now();
     // A connection can become dirty again while flushing (onDrain → write): loop until quiet.

@@ -16,7 +16,14 @@ import { registerNetstackMetrics } from './metrics.ts';
  */
 export const OVERLAY_TCP: NetstackOptions['tcp'] = {
   keepalive: { idleMs: 10_000, intervalMs: 3_000, probes: 3 },
+  // Stretch ACKs (TcpConfig.ackStretch): with several streams sharing each event-loop turn, an ACK
+  // per stream and turn was twice the ACKs wireproxy sends, and each one is work for the peer's
+  // WireGuard and TCP too (docs/performance.md, overlay fourth round).
+  ackStretch: 16,
 };
+
+/** Received bulk data held per stream while it keeps arriving (TcpStreamOptions.holdBytes). */
+export const OVERLAY_HOLD_BYTES = 64 * 1024;
 
 /**
  * The netstack joined to a WireGuard device, as every overlay part uses it: packets out through the
@@ -38,6 +45,7 @@ export function netstackOverDevice(
     sendCopies: true,
     linkAuthenticated: true,
     tcp: OVERLAY_TCP,
+    stream: { holdBytes: OVERLAY_HOLD_BYTES },
   });
   // The device's packets are views of Node's datagram Buffers already: no new view per packet.
   device.onPacket((p) =>

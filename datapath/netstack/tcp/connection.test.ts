@@ -9,6 +9,7 @@ import type { TcpConnection } from './connection.ts';
 import {
   ACK,
   FIN,
+  PSH,
   parseTcpSegment,
   RST,
   SYN,
@@ -284,6 +285,69 @@ describe('TCP connection: data transfer', () => {
       delayed.at - injectedAt >= 40,
       `ACK delayed by the delayed-ACK timer (${delayed.at - injectedAt} ms)`,
     );
+  });
+
+  it('stretch ACKs (ackStretch): one ACK per burst of in-order segments, sent by the first flush that finds nothing new; PSH is acknowledged at once', () => {
+    // Each inject() is one batch: input, then a flush of both stacks (what an event-loop turn does).
+    const acksFromB = (seen: Seen[], from: number) => seen.slice(from).filter((s) => s.from === 'b').length;
+    const burst = (stretch: number, segments: number, lastFlags = ACK) => {
+      const { net, seen, client } = established(1, {}, { tcp: { ackStretch: stretch } });
+      const { sndNxt: first, rcvNxt } = seqs(client);
+      // A first segment opens B's window from the handshake's unscaled 64 KiB to its 1 MiB buffer
+      // (that window update is an ACK of its own): the bursts below start from the steady state.
+      inject(
+        net,
+        'a',
+        { srcPort: client.localPort, dstPort: 80, seq: first, ack: rcvNxt, flags: ACK | PSH, window: 1000 },
+        Buffer.alloc(1000),
+      );
+      net.b.flush();
+      const sndNxt = seqAdd(first, 1000);
+      const start = seen.length;
+      const perTurn: number[] = [];
+      for (let i = 0; i < segments; i++) {
+        const before = seen.length;
+        const flags = i === segments - 1 ? lastFlags : ACK;
+        const h = {
+          srcPort: client.localPort,
+          dstPort: 80,
+          seq: seqAdd(sndNxt, i * 1000),
+          ack: rcvNxt,
+          flags,
+          window: 1000,
+        };
+        inject(net, 'a', h, Buffer.alloc(1000, i));
+        perTurn.push(acksFromB(seen, before));
+      }
+      const beforeQuiet = seen.length;
+      net.b.flush(); // a batch that brings nothing for the connection
+      return {
+        during: acksFromB(seen, start) - acksFromB(seen, beforeQuiet),
+        quiet: acksFromB(seen, beforeQuiet),
+        perTurn,
+        seen,
+        start,
+        end: seqAdd(sndNxt, segments * 1000),
+      };
+    };
+    // Without stretching: an ACK for every second segment.
+    assert.equal(burst(0, 10).during, 5);
+    // With it: none while segments keep coming, one when a batch brings nothing new, and it covers all.
+    const s = burst(16, 10);
+    assert.equal(s.during, 0);
+    assert.equal(s.quiet, 1);
+    const ack = s.seen
+      .slice(s.start)
+      .filter((x) => x.from === 'b')
+      .at(-1)!;
+    assert.equal(ack.seg.ack, s.end, 'the one ACK acknowledges the whole burst');
+    // At most ackStretch segments per ACK while data keeps arriving.
+    const long = burst(16, 40);
+    assert.ok(long.during >= 2 && long.during <= 3, `${long.during} ACKs for 40 segments`);
+    // PSH (the end of what the peer wrote) is acknowledged in the batch it arrives in.
+    const psh = burst(16, 6, ACK | PSH);
+    assert.equal(psh.perTurn.at(-1), 1);
+    assert.equal(psh.quiet, 0);
   });
 
   it('a stalled receiver closes the window; the sender probes it and resumes when it reopens', () => {

@@ -75,6 +75,12 @@ export interface TcpConfig {
   maxRetries: number;
   synRetries: number;
   delayedAckMs: number;
+  /**
+   * Stretch ACKs: while in-order data keeps arriving, up to this many segments may be acknowledged by
+   * one ACK (it waits one flush per new arrival; a flush with nothing new sends it). 0: an ACK for
+   * every second segment, at the next flush (RFC 9293 §3.8.6.3).
+   */
+  ackStretch: number;
   timeWaitMs: number;
   /** null: no keepalive. */
   keepalive: { idleMs: number; intervalMs: number; probes: number } | null;
@@ -97,6 +103,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   maxRetries: 10,
   synRetries: 5,
   delayedAckMs: 40,
+  ackStretch: 0,
   timeWaitMs: 60_000, // 2·MSL with MSL = 30 s
   keepalive: null,
   timestamps: true,
@@ -109,6 +116,11 @@ export interface TcpHost {
   transmit(conn: TcpConnection, h: TcpHeaderOut, payload: Buffer | null): void;
   /** Ask for `flush(now)` to be called soon (after the current batch of input). */
   markDirty(conn: TcpConnection): void;
+  /**
+   * Ask for `flush(now)` after the *next* batch of input (not the current one), even if that batch
+   * brings nothing for this connection. Optional: without it ACKs are not stretched.
+   */
+  flushLater?(conn: TcpConnection): void;
   /** The connection reached CLOSED and can be forgotten. */
   closed(conn: TcpConnection): void;
 }
@@ -255,6 +267,10 @@ export class TcpConnection {
 
   // --- pending output
   private ackNow = false;
+  /** The pending ACK is only due to the segment count (may be stretched: TcpConfig.ackStretch). */
+  private lazyAck = false;
+  /** segsSinceAck when the lazy ACK was last held back (-1: not held). */
+  private lazyAckSegs = -1;
   private segsSinceAck = 0;
   private closeNotified = false;
   private now = 0;
@@ -404,7 +420,13 @@ export class TcpConnection {
       const edge = seqAdd(this.rcvNxt, this.receiveRoom());
       // RFC 9293 §3.8.6.2.2: announce a moved edge only when it moved by min(buffer/2, MSS) or more.
       if (seqSub(edge, this.rcvAdvEdge) >= Math.min(this.cfg.rcvBuffer >> 1, this.effMss)) {
-        this.ackNow = true;
+        // With stretch ACKs, as Linux does (tcp_cleanup_rbuf): an ACK of its own only when the window
+        // at least doubles what the peer may still send; otherwise the larger window rides the next
+        // ACK. A reader that keeps up moves the edge on every read, and an ACK per read was most of
+        // what a download sent (one per stream and event-loop turn).
+        const open = seqSub(this.rcvAdvEdge, this.rcvNxt);
+        if (this.cfg.ackStretch > 2 && open > 0 && seqSub(edge, this.rcvNxt) < 2 * open) return;
+        this.ackAtOnce();
         this.host.markDirty(this);
       }
     }
@@ -499,7 +521,7 @@ export class TcpConnection {
 
     // PAWS (RFC 7323 §5.3): a timestamp older than the last in-window one marks an old duplicate.
     if (this.tsOn && seg.tsVal !== undefined && !(seg.flags & RST) && seqLt(seg.tsVal, this.tsRecent)) {
-      this.ackNow = true;
+      this.ackAtOnce();
       this.host.markDirty(this);
       return;
     }
@@ -518,7 +540,7 @@ export class TcpConnection {
     const zeroWindowAckOnly = !acceptable && wnd === 0 && seg.seq === this.rcvNxt;
     if (!acceptable && !zeroWindowAckOnly) {
       if (!(seg.flags & RST)) {
-        this.ackNow = true;
+        this.ackAtOnce();
         this.host.markDirty(this);
       }
       return;
@@ -527,7 +549,7 @@ export class TcpConnection {
     // 2. RST (RFC 5961 §3.2): exact match resets, otherwise a challenge ACK
     if (seg.flags & RST) {
       if (seg.seq !== this.rcvNxt) {
-        this.ackNow = true;
+        this.ackAtOnce();
         this.host.markDirty(this);
         return;
       }
@@ -549,7 +571,7 @@ export class TcpConnection {
         this.sendSyn(true);
         return;
       }
-      this.ackNow = true;
+      this.ackAtOnce();
       this.host.markDirty(this);
       return;
     }
@@ -578,7 +600,7 @@ export class TcpConnection {
     // 5. data
     if (zeroWindowAckOnly) {
       if (seg.payload.length > 0) {
-        this.ackNow = true;
+        this.ackAtOnce();
         this.host.markDirty(this);
       }
       return;
@@ -591,7 +613,7 @@ export class TcpConnection {
     } else if (seg.flags & FIN && this.state === 'TIME_WAIT') {
       // The peer did not get our ACK of its FIN: ACK again, restart 2·MSL (RFC 9293 §3.10.7.4).
       this.timeWaitAt = this.now + this.cfg.timeWaitMs;
-      this.ackNow = true;
+      this.ackAtOnce();
       this.host.markDirty(this);
     }
   }
@@ -622,7 +644,7 @@ export class TcpConnection {
       this.rttTime = NONE;
       this.state = this.finQueued ? 'FIN_WAIT_1' : 'ESTABLISHED';
       this.armKeepalive();
-      this.ackNow = true;
+      this.ackAtOnce();
       this.host.markDirty(this);
       this.onEstablished();
     } else {
@@ -637,7 +659,7 @@ export class TcpConnection {
     const ack = seg.ack;
     if (seqGt(ack, this.sndMax)) {
       // Acknowledges something never sent: ACK back and drop (RFC 9293).
-      this.ackNow = true;
+      this.ackAtOnce();
       this.host.markDirty(this);
       return false;
     }
@@ -915,7 +937,7 @@ export class TcpConnection {
     let data = seg.payload;
     let fin = (seg.flags & FIN) !== 0;
     // Old data again: our ACK was probably lost, so ACK at once.
-    if (seqLt(seq, this.rcvNxt)) this.ackNow = true;
+    if (seqLt(seq, this.rcvNxt)) this.ackAtOnce();
     // Trim what we already have (left) and what is beyond the window (right).
     if (seqLt(seq, this.rcvNxt)) {
       const skip = seqSub(this.rcvNxt, seq);
@@ -938,11 +960,15 @@ export class TcpConnection {
       this.segsSinceAck++;
       // ACK every second full-sized segment at once, otherwise after the delayed-ACK time (RFC 9293
       // §3.8.6.3); a filled hole is acked at once so the sender's recovery ends quickly (RFC 5681 §4.2).
-      if (this.segsSinceAck >= 2 || this.ooo.length > 0 || fin || seg.flags & PSH) this.ackNow = true;
-      else if (this.delackAt === NONE) this.delackAt = this.now + this.cfg.delayedAckMs;
+      if (this.ooo.length > 0 || fin || seg.flags & PSH) this.ackAtOnce();
+      else if (this.segsSinceAck >= 2) {
+        // Only the count asks for this ACK: with ackStretch it may wait while data keeps coming (flush).
+        if (!this.ackNow) this.lazyAck = this.cfg.ackStretch > 2;
+        this.ackNow = true;
+      } else if (this.delackAt === NONE) this.delackAt = this.now + this.cfg.delayedAckMs;
     } else {
       if (data.length > 0 || fin) this.insertOoo(seq, data, fin);
-      this.ackNow = true; // duplicate ACK with SACK at once (RFC 5681 §4.2)
+      this.ackAtOnce(); // duplicate ACK with SACK at once (RFC 5681 §4.2)
     }
     this.host.markDirty(this);
   }
@@ -1003,7 +1029,7 @@ export class TcpConnection {
     if (this.finReceived) return;
     this.finReceived = true;
     this.rcvNxt = seqAdd(this.rcvNxt, 1);
-    this.ackNow = true;
+    this.ackAtOnce();
     if (this.state === 'ESTABLISHED') this.state = 'CLOSE_WAIT';
     else if (this.state === 'FIN_WAIT_1') {
       if (seqGt(this.sndUna, this.finSeq)) this.enterTimeWait();
@@ -1038,7 +1064,28 @@ export class TcpConnection {
     if (this.state === 'CLOSED' || this.state === 'SYN_SENT' || this.detached) return;
     if (this.state === 'SYN_RECEIVED') return;
     const sent = this.sendData();
-    if (!sent && this.ackNow) this.sendAck();
+    if (!sent && this.ackNow) {
+      // A stretch ACK (ackStretch): while segments keep arriving, the ACK that only the segment count
+      // asks for waits for the next flush, once per new arrival and up to ackStretch segments; a flush
+      // that finds nothing new since sends it. The host must then flush us again after the next batch.
+      if (
+        this.lazyAck &&
+        this.segsSinceAck < this.cfg.ackStretch &&
+        this.segsSinceAck !== this.lazyAckSegs &&
+        this.host.flushLater !== undefined
+      ) {
+        this.lazyAckSegs = this.segsSinceAck;
+        this.host.flushLater(this);
+        return;
+      }
+      this.sendAck();
+    }
+  }
+
+  /** An ACK that must leave with the next flush (not a stretchable one). */
+  private ackAtOnce(): void {
+    this.ackNow = true;
+    this.lazyAck = false;
   }
 
   private canSendData(): boolean {
@@ -1159,6 +1206,8 @@ export class TcpConnection {
     h.sack = this.sackOn && this.oooRanges.length > 0 ? this.sackBlocks() : undefined;
     this.lastAckSent = this.rcvNxt;
     this.ackNow = false;
+    this.lazyAck = false;
+    this.lazyAckSegs = -1;
     this.segsSinceAck = 0;
     this.delackAt = NONE;
   }
@@ -1252,7 +1301,7 @@ export class TcpConnection {
     if (this.tlpAt !== NONE && now >= this.tlpAt) this.onTailLossProbe();
     if (this.delackAt !== NONE && now >= this.delackAt) {
       this.delackAt = NONE;
-      this.ackNow = true;
+      this.ackAtOnce();
       this.host.markDirty(this);
     }
     if (this.keepaliveAt !== NONE && now >= this.keepaliveAt && this.cfg.keepalive !== null) {

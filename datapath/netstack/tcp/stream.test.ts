@@ -6,8 +6,8 @@ import { describe, it } from 'node:test';
 import { parseAddress } from '../ip/address.ts';
 import { NetstackRuntime } from '../runtime.ts';
 import { pseudoRandomBytes, sha256 } from '../testing/transfer.ts';
-import type { TcpError } from './connection.ts';
-import type { TcpStream } from './stream.ts';
+import type { TcpConnection, TcpError } from './connection.ts';
+import { TcpStream } from './stream.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const A = parseAddress('10.8.0.1');
@@ -168,5 +168,97 @@ describe('TcpStream', () => {
     const { a, close } = pair();
     t.after(close);
     await assert.rejects(a.connect(B, 11), (e: TcpError) => e.code === 'refused');
+  });
+});
+
+describe('TcpStream holdBytes (fewer, larger chunks for whoever pipes it into a socket)', () => {
+  /** The part of a connection the stream's read side uses; `data`/`end` are what the stack would call. */
+  function fakeConnection() {
+    const conn = {
+      rcvBufferLimit: 1024 * 1024,
+      sendBuffered: 0,
+      sndBufferLimit: 1024 * 1024,
+      state: 'ESTABLISHED',
+      unread: 0,
+      setUnread(n: number) {
+        conn.unread = n;
+      },
+      abort() {},
+      onData: (_d: Buffer) => {},
+      onEnd: () => {},
+      onDrain: () => {},
+      onClose: (_e: TcpError | null) => {},
+    };
+    return conn;
+  }
+  const turn = () => new Promise<void>((r) => setImmediate(r));
+
+  async function run(holdBytes: number, script: (conn: ReturnType<typeof fakeConnection>) => Promise<void>) {
+    const conn = fakeConnection();
+    const s = new TcpStream(conn as unknown as TcpConnection, { holdBytes });
+    const chunks: number[] = [];
+    s.on('data', (c: Buffer) => chunks.push(c.length));
+    let ended = false;
+    s.on('end', () => {
+      ended = true;
+    });
+    await script(conn);
+    return { chunks, ended: () => ended };
+  }
+
+  it('bulk data arriving turn after turn is pushed as one chunk once a turn brings nothing new', async () => {
+    const r = await run(64 * 1024, async (conn) => {
+      for (let i = 0; i < 3; i++) {
+        conn.onData(Buffer.alloc(10_000, i));
+        await turn();
+      }
+      for (let i = 0; i < 3; i++) await turn();
+    });
+    assert.deepEqual(r.chunks, [30_000]);
+  });
+
+  it('without holdBytes each turn is pushed on its own', async () => {
+    const r = await run(0, async (conn) => {
+      for (let i = 0; i < 3; i++) {
+        conn.onData(Buffer.alloc(10_000, i));
+        await turn();
+      }
+      await turn();
+    });
+    assert.deepEqual(r.chunks, [10_000, 10_000, 10_000]);
+  });
+
+  it('a turn that brings a lot for one stream (it has the link to itself) is pushed at once', async () => {
+    const r = await run(64 * 1024, async (conn) => {
+      for (let i = 0; i < 2; i++) {
+        conn.onData(Buffer.alloc(40_000, i));
+        await turn();
+      }
+      await turn();
+    });
+    assert.deepEqual(r.chunks, [40_000, 40_000]);
+  });
+
+  it('a small arrival (a reply, a prompt) is pushed after its turn, not held', async () => {
+    const r = await run(64 * 1024, async (conn) => {
+      conn.onData(Buffer.alloc(300));
+      await turn();
+      await turn();
+    });
+    assert.deepEqual(r.chunks, [300]);
+  });
+
+  it('holdBytes bounds what is held; the end pushes what is held before ending', async () => {
+    const r = await run(64 * 1024, async (conn) => {
+      for (let i = 0; i < 3; i++) {
+        conn.onData(Buffer.alloc(30_000, i));
+        await turn();
+      }
+      conn.onData(Buffer.alloc(20_000));
+      conn.onEnd();
+      for (let i = 0; i < 3; i++) await turn();
+    });
+    assert.deepEqual(r.chunks, [90_000, 20_000]);
+    assert.ok(r.ended());
   });
 });

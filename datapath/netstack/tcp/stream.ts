@@ -9,12 +9,35 @@
 import { Duplex } from 'node:stream';
 import { type TcpConnection, TcpError } from './connection.ts';
 
+export interface TcpStreamOptions {
+  /**
+   * Received bulk data (a turn that brought at least HOLD_MIN_BYTES) is held while more keeps
+   * arriving, up to this many bytes, and pushed on the first event-loop turn that brings nothing new:
+   * whoever pipes us into a socket then writes fewer, larger chunks. 0 (default): pushed after the
+   * turn it arrived in.
+   */
+  holdBytes?: number;
+}
+
+/** Less than this arriving in a turn is not bulk: pushed at once (a request, a reply, a prompt). */
+const HOLD_MIN_BYTES = 8 * 1024;
+/**
+ * A turn that brought this much for one stream is pushed at once: the stream has the link (mostly)
+ * to itself and its writes are large already. Holding pays when streams share the turns.
+ */
+const HOLD_TURN_BYTES = 32 * 1024;
+/** Held data is pushed after this many turns in a row without new data for the stream. */
+const HOLD_QUIET_TURNS = 2;
+
 export class TcpStream extends Duplex {
   readonly conn: TcpConnection;
   private pendingWrite: ((err?: Error | null) => void) | null = null;
   private closedByConn = false;
 
-  constructor(conn: TcpConnection) {
+  /** see TcpStreamOptions.holdBytes */
+  private readonly holdBytes: number;
+
+  constructor(conn: TcpConnection, opts: TcpStreamOptions = {}) {
     // allowHalfOpen: the proxy relays a FIN one way and keeps the other direction open.
     // The readable high-water mark is at most a quarter of the receive buffer: Node calls _read (our
     // only news that the reader consumed data) once the buffer falls below it, and at that point the
@@ -25,6 +48,7 @@ export class TcpStream extends Duplex {
       writableHighWaterMark: 64 * 1024,
     });
     this.conn = conn;
+    this.holdBytes = opts.holdBytes ?? 0;
     // Segments that arrive in one I/O turn are pushed as one chunk after it: whoever pipes us into a
     // socket then makes one write syscall per burst instead of one per 1.4 kB segment (that was the
     // largest item of the overlay profile).
@@ -32,6 +56,7 @@ export class TcpStream extends Duplex {
       this.idleTimer?.refresh();
       this.pending.push(data);
       this.pendingBytes += data.length;
+      this.arrivedBytes += data.length;
       if (!this.deliveryScheduled) {
         this.deliveryScheduled = true;
         setImmediate(this.deliverPending);
@@ -72,7 +97,28 @@ export class TcpStream extends Duplex {
   private deliveryScheduled = false;
   private endPending = false;
 
+  /** Bytes that arrived since the last deliverPending (this turn's). */
+  private arrivedBytes = 0;
+  /** deliverPending calls in a row that found nothing new. */
+  private quietTurns = 0;
+
   private readonly deliverPending = (): void => {
+    // Bulk data is held while it keeps arriving (see TcpStreamOptions.holdBytes): one more turn.
+    const turn = this.arrivedBytes;
+    this.arrivedBytes = 0;
+    this.quietTurns = turn > 0 ? 0 : this.quietTurns + 1;
+    if (
+      this.quietTurns < HOLD_QUIET_TURNS &&
+      turn < HOLD_TURN_BYTES &&
+      this.pendingBytes < this.holdBytes &&
+      this.pendingBytes >= HOLD_MIN_BYTES &&
+      !this.endPending &&
+      !this.destroyed
+    ) {
+      setImmediate(this.deliverPending);
+      return;
+    }
+    this.quietTurns = 0;
     this.deliveryScheduled = false;
     const chunks = this.pending;
     this.pending = [];
