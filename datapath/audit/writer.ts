@@ -1,12 +1,18 @@
 // Appends sealed audit records to a JSONL file, mode 0600, size-based rotation with a bounded number
 // of files, and the chain carried across restarts and rotations.
 //
-// Two ways in. append() writes at once (a decision record is in the file before the connection it
-// allows is dialed). appendSoon() is for records nothing waits on (close records): they are sealed
-// at once, so the chain keeps their order, and written with the next append() or within
-// FLUSH_AFTER_MS, whichever is first — one write syscall for several records instead of one each,
-// a measurable part of a connection's cost (docs/performance.md). A SIGKILL can lose the records of
-// that last window; the file then simply ends earlier, its chain intact.
+// Three ways in, all sealing at once (so the chain keeps the order records were made in):
+// - append() writes now: used when a caller must know before going on (a decision record while the
+//   file is not known to be writable, and every denial).
+// - stage() is for a decision record whose connection is being dialed: it is written by commit(),
+//   which the proxy calls after the dial and before the connection relays its first byte, or with
+//   any earlier write. Off the connect's critical path, yet no byte moves unaudited (docs/audit.md).
+//   It returns null while no write has succeeded since the start or the last failure: the caller
+//   then append()s, so a broken file refuses connections before they are dialed.
+// - appendSoon() is for records nothing waits on (close records): written with the next write or
+//   within FLUSH_AFTER_MS, whichever is first — one write syscall for several records instead of one
+//   each, a measurable part of a connection's cost (docs/performance.md). A SIGKILL can lose the
+//   records of that last window; the file then simply ends earlier, its chain intact.
 //
 // Never throws on a write failure: it reports it (healthy=false, lastError) and returns false, and
 // the caller decides (fail closed refuses the connection). Records whose write failed are dropped
@@ -15,7 +21,12 @@
 import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { type AuditFields, type ChainState, GENESIS_HASH, sealRecord } from './record.ts';
 
-/** The longest a record given to appendSoon() waits for its write. */
+/** A staged record's receipt: whether its write succeeded, null while it waits. */
+export interface StagedRecord {
+  written: boolean | null;
+}
+
+/** The longest a record given to appendSoon() or stage() waits for its write. */
 export const FLUSH_AFTER_MS = 10;
 
 export interface AuditWriterOptions {
@@ -76,9 +87,11 @@ export class AuditWriter {
   private chain: ChainState = { seq: 0, hash: GENESIS_HASH };
   /** the chain after the last record in the file */
   private written: ChainState = this.chain;
-  /** sealed lines (each ending in "\n") not yet written, and their length in bytes */
+  /** sealed lines (each ending in "\n") not yet written, and the receipts of the staged ones */
   private pending: string[] = [];
-  private pendingBytes = 0;
+  private receipts: StagedRecord[] = [];
+  /** a write succeeded since the start or the last failure (stage() hands out receipts only then) */
+  private proven = false;
   private pendingTime: string | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -174,6 +187,24 @@ export class AuditWriter {
     this.flushTimer ??= setTimeout(() => this.flush(this.pendingTime), FLUSH_AFTER_MS).unref();
   }
 
+  /**
+   * Seals a decision record to be written by commit() (or any earlier write, or within
+   * FLUSH_AFTER_MS). Null, sealing nothing, while the file is not known to be writable: append().
+   */
+  stage(fields: AuditFields): StagedRecord | null {
+    if (!this.proven || this.closed) return null;
+    const receipt: StagedRecord = { written: null };
+    this.appendSoon(fields);
+    this.receipts.push(receipt);
+    return receipt;
+  }
+
+  /** Writes a staged record now unless it already was; whether it is in the file. */
+  commit(receipt: StagedRecord): boolean {
+    if (receipt.written === null) this.flush(this.pendingTime);
+    return receipt.written === true;
+  }
+
   /** Writes the records waiting, if any. */
   flushNow(): boolean {
     return this.pending.length === 0 || this.flush(this.pendingTime);
@@ -193,10 +224,7 @@ export class AuditWriter {
     const time = this.isoTime();
     const seq = this.chain.seq + 1;
     const { line, hash } = sealRecord({ time, seq, sandbox: this.opts.sandbox }, fields, this.chain.hash);
-    const text = `${line}\n`;
-    this.pending.push(text);
-    // Records are ASCII unless a session id is not; only then does the byte length differ.
-    this.pendingBytes += Buffer.byteLength(text);
+    this.pending.push(`${line}\n`);
     this.chain = { seq, hash };
     return time;
   }
@@ -207,18 +235,21 @@ export class AuditWriter {
       this.flushTimer = null;
     }
     const lines = this.pending;
-    const bytes = this.pendingBytes;
+    const receipts = this.receipts;
     this.pending = [];
-    this.pendingBytes = 0;
     this.pendingTime = null;
     if (lines.length === 0) return true;
-    const ok = this.write(lines.length === 1 ? lines[0] : lines.join(''), bytes);
+    if (receipts.length > 0) this.receipts = [];
+    const ok = this.write(lines.length === 1 ? lines[0] : lines.join(''));
+    for (const r of receipts) r.written = ok;
     this.opts.onWrite?.(lines.length, ok);
     if (!ok) {
       // dropped: the next record chains from the last one in the file
       this.chain = this.written;
+      this.proven = false;
       return false;
     }
+    this.proven = true;
     this.written = this.chain;
     this.st.seq = this.chain.seq;
     this.st.records += lines.length;
@@ -227,19 +258,20 @@ export class AuditWriter {
     return true;
   }
 
-  private write(text: string, bytes: number): boolean {
+  private write(text: string): boolean {
     if (!this.tryOpen()) return false;
     try {
-      if (this.regular && this.size > 0 && this.size + bytes > this.opts.maxBytes) this.rotate();
+      // Records are ASCII unless a session id is not, so the length is the byte count for the
+      // rotation check (a non-ASCII batch may overshoot maxBytes by its few extra bytes).
+      if (this.regular && this.size > 0 && this.size + text.length > this.opts.maxBytes) this.rotate();
       const fd = this.fd as number;
-      const written = writeSync(fd, text);
+      let written = writeSync(fd, text);
       // A short write (disk full mid-record) is finished from a buffer; in practice one call writes it all.
-      if (written < bytes) {
+      if (written !== text.length) {
         const data = Buffer.from(text);
-        let off = written;
-        while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+        while (written < data.length) written += writeSync(fd, data, written, data.length - written);
       }
-      this.size += bytes;
+      this.size += written;
       return true;
     } catch (e) {
       this.fail(e);

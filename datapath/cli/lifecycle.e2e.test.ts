@@ -92,10 +92,13 @@ describe('health port', () => {
       [[`127.0.0.1:${port + 1}`, 'default', 1]],
     );
     const metrics = await eventually(
-      'the bytes in /metrics',
+      'the bytes and the close record in /metrics',
       async () => {
+        // (the close record is written within FLUSH_AFTER_MS of the close that counts the bytes)
         const m = await (await fetch(`${base}/metrics`)).text();
-        return /lattice_bytes_total\{direction="up"\} 4/.test(m) ? m : undefined;
+        return /lattice_bytes_total\{direction="up"\} 4/.test(m) && /lattice_audit_records_total 3/.test(m)
+          ? m
+          : undefined;
       },
       5000,
     );
@@ -178,6 +181,76 @@ test('audit fail-closed: an unwritable audit file refuses connections and health
   const o = await socks5Connect(open.proxy, { atyp: 'ipv4', host: '127.0.0.1', port });
   assert.equal(o.code, 0);
   o.sock.destroy();
+});
+
+test('audit fail-closed once the file fails mid-run: the connection whose record cannot be written moves no byte, the next is refused', async () => {
+  // A 64 KiB tmpfs for the audit file: it takes the first records, then is filled up.
+  const dir = mkdtempSync(join(tmpdir(), 'lattice-auditfs-'));
+  await run('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', dir]);
+  cleanups.push(async () => {
+    await run('umount', ['-l', dir]);
+    cleanupDir(dir);
+  });
+  const received: number[] = [];
+  const sink = await tcpServer((s) => {
+    const i = received.push(0) - 1;
+    s.on('error', () => {});
+    s.on('data', (d) => {
+      received[i] += d.length;
+      s.write(d);
+    });
+    s.on('end', () => s.end());
+  });
+  cleanups.push(() => sink.server.close());
+  const dp = await started([
+    '--egress-allow',
+    `127.0.0.1:${sink.port}`,
+    '--audit-path',
+    join(dir, 'audit.jsonl'),
+  ]);
+  const first = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port: sink.port });
+  assert.equal(first.code, 0);
+  assert.equal(await roundTrip(first.sock, 'one'), 'one');
+  first.sock.destroy();
+  await closeRecord({ auditPath: join(dir, 'audit.jsonl') }); // nothing left waiting to be written
+  try {
+    writeFileSync(join(dir, 'filler'), Buffer.alloc(128 * 1024));
+  } catch (e) {
+    assert.equal((e as NodeJS.ErrnoException).code, 'ENOSPC');
+  }
+  // The file's last page still takes a few records. Connections held open write only their decision
+  // records, each after its success reply: the first that cannot be written must end before the
+  // relay reads a byte, and the one after it is refused before it is dialed.
+  const held: Socket[] = [];
+  cleanups.push(() => held.forEach((h) => h.destroy()));
+  let failedAt = -1;
+  for (let i = 0; i < 50 && failedAt < 0; i++) {
+    const c = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port: sink.port });
+    assert.equal(c.code, 0, `connection ${i} while the file still takes records`);
+    c.sock.on('error', () => {});
+    held.push(c.sock);
+    c.sock.write('x');
+    const outcome = await Promise.race([
+      new Promise<string>((r) => c.sock.once('data', () => r('relayed'))),
+      new Promise<string>((r) => c.sock.once('close', () => r('closed'))),
+    ]);
+    if (outcome === 'closed') failedAt = received.length;
+  }
+  assert.ok(failedAt > 1, 'a decision record failed to be written');
+  assert.equal(received.length, failedAt, 'the failed one was dialed');
+  assert.equal(received[failedAt - 1], 0, 'no byte of it reached the destination');
+  const refused = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port: sink.port });
+  refused.sock.destroy();
+  assert.equal(refused.code, 0x01, 'refused before dialing once the file is known to fail');
+  assert.equal(received.length, failedAt, 'and never dialed');
+  const ready = await fetch(`http://127.0.0.1:${dp.health.port}/readyz`);
+  assert.equal(ready.status, 503);
+  const metrics = await (await fetch(`http://127.0.0.1:${dp.health.port}/metrics`)).text();
+  assert.match(metrics, /lattice_rejected_connections_total\{reason="audit-unavailable"\} 2/);
+  const status = (await (await fetch(`http://127.0.0.1:${dp.health.port}/status`)).json()) as {
+    audit: { lastError: string };
+  };
+  assert.match(status.audit.lastError, /ENOSPC/);
 });
 
 describe('policy replaced at run time', () => {

@@ -1,11 +1,15 @@
 // One client connection to the proxy port, from accept to close, as an explicit state machine:
 //   handshake → deciding → dialing → relaying → closed   (any state → closed)
-// SOCKS5 and HTTP are told apart by the first byte. The policy decides once, the decision is audited
-// before anything is dialed (fail closed), the checked address is dialed, then the relay moves bytes.
+// SOCKS5 and HTTP are told apart by the first byte. The policy decides once, the checked address is
+// dialed, then the relay moves bytes. The decision record is sealed before the dial and written
+// before the connection relays a byte (after the success reply, so the write is off the connect's
+// critical path); while the audit file is not known to be writable it is written before the dial,
+// and a record that cannot be written refuses (fail closed) or, written late, ends the connection.
 
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { AuditFields, AuditProtocol } from '../audit/record.ts';
+import type { StagedRecord } from '../audit/writer.ts';
 import { DialError, type DialErrorKind, type DialedStream } from '../dial/dialer.ts';
 import { ResolveError } from '../dial/resolver.ts';
 import {
@@ -389,14 +393,19 @@ export class ProxyConnection {
     rec.decision = 'allow';
     rec.rule = decision.rule;
     rec.reason = decision.reason;
-    if (!this.audit(rec) && d.failClosed) {
-      d.metrics.rejected.inc({ reason: 'audit-unavailable' });
-      this.refuse(req, REP.generalFailure, 503, 'audit log unavailable: refusing connections (fail closed)');
+    const staged = d.audit.stage(rec);
+    if (staged === null && !this.audit(rec) && d.failClosed) {
+      this.refuseUnaudited(req);
       return;
     }
     d.metrics.decided('allow', decision.rule ?? 'default', req.proto);
     d.stats.allow();
-    await this.dial(req, rec, name, addresses, d.policy.generation);
+    await this.dial(req, rec, name, addresses, d.policy.generation, staged);
+  }
+
+  private refuseUnaudited(req: Request): void {
+    this.deps.metrics.rejected.inc({ reason: 'audit-unavailable' });
+    this.refuse(req, REP.generalFailure, 503, 'audit log unavailable: refusing connections (fail closed)');
   }
 
   private async dial(
@@ -405,6 +414,7 @@ export class ProxyConnection {
     name: string | null,
     addresses: IPAddress[],
     generation: number,
+    staged: StagedRecord | null,
   ): Promise<void> {
     this.state = 'dialing';
     const d = this.deps;
@@ -491,6 +501,15 @@ export class ProxyConnection {
       this.refuse(req, REP.notAllowed, 403, 'denied by egress policy (changed while connecting)');
       return;
     }
+    // Bytes the client sent with its request go upstream as the relay starts: their decision record
+    // is written first. (Without such bytes it is written after the success reply, below.)
+    const early = req.first !== null && req.first.length > 0;
+    if (staged !== null && early && !d.audit.commit(staged) && d.failClosed) {
+      d.tracker.remove(this.id);
+      up.destroy();
+      this.refuseUnaudited(req);
+      return;
+    }
     this.state = 'relaying';
     close.reply = req.proto === 'socks5' ? REP.succeeded : req.proto === 'http-connect' ? 200 : null;
     this.sock.setTimeout(d.limits.idleMs);
@@ -510,14 +529,18 @@ export class ProxyConnection {
     track((why) => relay.close(why));
     d.metrics.activeConnections('egress', 1);
     relay.start(req.first);
-    // The success reply goes last: the client is woken by it, and on a busy machine it then competes
-    // with whatever this process still does, so everything else is done first. Nothing can reach
-    // the client before it: relayed data is only written from later I/O callbacks.
+    // The success reply goes before the decision record's write, so the client is not kept waiting
+    // on the file; it cannot make anything move before that write either: relayed data is only read
+    // in later I/O callbacks, and the write happens now, in this one.
     if (req.proto === 'socks5') {
       this.sock.write(
         socks5Reply(REP.succeeded, dialed.localAddress ?? parseAddressLiteral('0.0.0.0'), dialed.localPort),
       );
     } else if (req.proto === 'http-connect') this.sock.write(CONNECT_ESTABLISHED);
+    if (staged !== null && !early && !d.audit.commit(staged) && d.failClosed) {
+      d.metrics.rejected.inc({ reason: 'audit-unavailable' });
+      relay.close('audit-unavailable');
+    }
   }
 
   private finishRecord(close: AuditFields, reason: string, up: number, down: number): void {

@@ -2,6 +2,7 @@
 // and other modes can wire them differently.
 
 import type { AuditFields } from '../audit/record.ts';
+import type { StagedRecord } from '../audit/writer.ts';
 import type { Logger } from '../cli/log.ts';
 import type { Dialer } from '../dial/dialer.ts';
 import type { Resolver } from '../dial/resolver.ts';
@@ -15,6 +16,13 @@ export interface AuditSink {
   append(f: AuditFields): boolean;
   /** For records nothing waits on (close records): written within a few ms, with others. */
   appendSoon(f: AuditFields): void;
+  /**
+   * A decision record whose connection is being dialed: sealed now, written by commit() before the
+   * connection relays a byte. Null when the file is not known to be writable: append() instead.
+   */
+  stage(f: AuditFields): StagedRecord | null;
+  /** Writes a staged record unless it already was; whether it is in the file. */
+  commit(r: StagedRecord): boolean;
 }
 
 export interface ProxyLimits {

@@ -15,6 +15,7 @@ export type CloseReason =
   | 'upstream-error'
   | 'idle-timeout'
   | 'policy-revoked'
+  | 'audit-unavailable'
   | 'shutdown';
 
 export class Relay {
