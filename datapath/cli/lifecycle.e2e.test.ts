@@ -222,7 +222,9 @@ test('audit fail-closed once the file fails mid-run: the connection whose record
   // records, each after its success reply: the first that cannot be written must end before the
   // relay reads a byte, and the one after it is refused before it is dialed.
   const held: Socket[] = [];
-  cleanups.push(() => held.forEach((h) => h.destroy()));
+  cleanups.push(() => {
+    for (const h of held) h.destroy();
+  });
   let failedAt = -1;
   for (let i = 0; i < 50 && failedAt < 0; i++) {
     const c = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port: sink.port });
@@ -372,11 +374,16 @@ test('an idle relayed connection is closed after --idle-timeout and audited as i
   const port = await echo();
   const dp = await started(['--egress-allow', `127.0.0.1:${port}`, '--idle-timeout', '400ms']);
   const c = await socks5Connect(dp.proxy, { atyp: 'ipv4', host: '127.0.0.1', port });
-  assert.equal(await roundTrip(c.sock, 'x'), 'x');
+  // a byte every 150 ms for three times the idle timeout keeps it open
+  for (let i = 0; i < 8; i++) {
+    assert.equal(await roundTrip(c.sock, 'x'), 'x');
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  assert.equal(c.sock.destroyed, false, 'a connection moving bytes is not idle');
   await closedBy(c.sock);
   const rec = await closeRecord(dp);
   assert.equal(rec.reason, 'idle-timeout');
-  assert.equal(rec.bytesUp, 1);
+  assert.equal(rec.bytesUp, 8);
 });
 
 test('a rule that expires closes the connections it allowed, as policy-revoked', async () => {

@@ -25,6 +25,7 @@ import type { OwnListener } from '../policy/engine.ts';
 import type { ProxyDeps } from '../proxy/deps.ts';
 import { ProxyServer } from '../proxy/server.ts';
 import { EgressStats } from '../proxy/stats.ts';
+import { Timeouts, tickFor } from '../proxy/timeouts.ts';
 import { ConnectionTracker } from '../proxy/tracker.ts';
 import { createLogger, type Logger } from './log.ts';
 import { type Datapath, type RunningPart, registeredParts } from './parts.ts';
@@ -128,6 +129,7 @@ export async function sandboxStart(argv: readonly string[]): Promise<number> {
       maxConnections: settings.maxConnections,
     },
     tracker,
+    timeouts: new Timeouts(tickFor(settings.handshakeTimeoutMs, settings.idleTimeoutMs)),
     metrics,
     stats,
     log,

@@ -167,12 +167,7 @@ export class Forwarder {
       port: this.spec.targetPort,
       close: (why) => relay.close(why),
     });
-    if ('setTimeout' in stream && typeof stream.setTimeout === 'function') {
-      (stream as unknown as { setTimeout(ms: number, cb: () => void): void }).setTimeout(
-        d.limits.idleMs,
-        () => relay.close('idle-timeout'),
-      );
-    }
+    d.timeouts.watch(relay.idleWatch(d.limits.idleMs, d.timeouts.now()));
     relay.start(null);
   }
 }

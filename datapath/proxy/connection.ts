@@ -36,11 +36,12 @@ import {
 } from './http.ts';
 import { type CloseReason, Relay } from './relay.ts';
 import { REP, Socks5Handshake, socks5Reply } from './socks5.ts';
+import type { Watch } from './timeouts.ts';
 
 type State = 'handshake' | 'deciding' | 'dialing' | 'relaying' | 'closed';
 
-/** The client side: a proxy socket, or (gVisor mode) a netstack TCP stream with idle timeouts. */
-export type ClientStream = Duplex & { setTimeout(ms: number): unknown };
+/** The client side: a proxy socket, or (gVisor mode) a netstack TCP stream. */
+export type ClientStream = Duplex;
 
 interface Request {
   readonly proto: AuditProtocol;
@@ -76,7 +77,6 @@ export class ProxyConnection {
   private buffered: Buffer = Buffer.alloc(0);
   private socks: Socks5Handshake | null = null;
   private readonly abort = new AbortController();
-  private relay: Relay | null = null;
 
   constructor(sock: Socket | ClientStream, deps: ProxyDeps, src?: string) {
     this.sock = sock;
@@ -93,7 +93,6 @@ export class ProxyConnection {
   startIntercepted(host: string, port: number): void {
     const s = this.sock;
     s.pause();
-    s.on('timeout', this.onTimeout);
     s.on('error', this.onEarlyError);
     s.on('close', this.onEarlyClose);
     this.state = 'deciding';
@@ -113,8 +112,7 @@ export class ProxyConnection {
       write(_c, _e, cb) {
         cb();
       },
-    }) as ClientStream;
-    probe.setTimeout = () => probe;
+    });
     const c = new ProxyConnection(probe, deps, src);
     c.admitOnly = true;
     // (for an address, which is all an intercepted connection has, the decision is synchronous)
@@ -133,20 +131,19 @@ export class ProxyConnection {
   start(): void {
     const s = this.sock;
     // (TCP_NODELAY is set by the server at accept)
-    s.setTimeout(this.deps.limits.handshakeMs);
-    s.on('timeout', this.onTimeout);
+    this.deps.timeouts.watch(this.handshakeWatch);
     s.on('error', this.onEarlyError);
     s.on('close', this.onEarlyClose);
     s.on('data', this.onHandshakeData);
   }
 
-  private readonly onTimeout = () => {
-    if (this.state === 'relaying') {
-      this.relay?.close('idle-timeout');
-      return;
-    }
+  /** The handshake timeout: from accept to a complete request (timeouts.ts ticks it). */
+  private readonly handshakeWatch: Watch = (now) => {
+    if (this.state !== 'handshake') return true;
+    if (now - this.started < this.deps.limits.handshakeMs) return false;
     this.deps.metrics.rejected.inc({ reason: 'handshake-timeout' });
     this.destroy();
+    return true;
   };
 
   private readonly onEarlyError = () => {
@@ -512,7 +509,6 @@ export class ProxyConnection {
     }
     this.state = 'relaying';
     close.reply = req.proto === 'socks5' ? REP.succeeded : req.proto === 'http-connect' ? 200 : null;
-    this.sock.setTimeout(d.limits.idleMs);
     this.sock.removeListener('close', this.onEarlyClose);
     const relay = new Relay(
       this.sock,
@@ -525,8 +521,8 @@ export class ProxyConnection {
       },
       dialed.reads,
     );
-    this.relay = relay;
     track((why) => relay.close(why));
+    d.timeouts.watch(relay.idleWatch(d.limits.idleMs, d.timeouts.now()));
     d.metrics.activeConnections('egress', 1);
     relay.start(req.first);
     // The success reply goes before the decision record's write, so the client is not kept waiting

@@ -9,6 +9,7 @@ import type { Resolver } from '../dial/resolver.ts';
 import type { DatapathMetrics } from '../health/metrics.ts';
 import type { CurrentPolicy } from '../policy/current.ts';
 import type { EgressStats } from './stats.ts';
+import type { Timeouts } from './timeouts.ts';
 import type { ConnectionTracker } from './tracker.ts';
 
 export interface AuditSink {
@@ -45,6 +46,8 @@ export interface ProxyDeps {
   readonly failClosed: boolean;
   readonly limits: ProxyLimits;
   readonly tracker: ConnectionTracker;
+  /** handshake and idle timeouts, one coarse tick for all connections */
+  readonly timeouts: Timeouts;
   readonly metrics: DatapathMetrics;
   readonly stats: EgressStats;
   readonly log: Logger;

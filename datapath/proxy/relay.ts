@@ -7,6 +7,7 @@ import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { OwnedReads } from '../dial/owned-reads.ts';
 import { noteRelayed } from './buffer-reclaim.ts';
+import { idleWatch, type Watch } from './timeouts.ts';
 
 export type CloseReason =
   | 'client-closed'
@@ -101,6 +102,17 @@ export class Relay {
     this.reason ??= reason;
     this.client.destroy();
     this.upstream.destroy();
+  }
+
+  /** Closes the relay once no byte has moved either way for `idleMs` (a watch for timeouts.ts). */
+  idleWatch(idleMs: number, now: number): Watch {
+    return idleWatch(
+      idleMs,
+      now,
+      () => this.up + this.down,
+      () => this.done,
+      () => this.close('idle-timeout'),
+    );
   }
 
   get closeReason(): CloseReason | null {
