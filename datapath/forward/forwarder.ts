@@ -167,7 +167,7 @@ export class Forwarder {
       port: this.spec.targetPort,
       close: (why) => relay.close(why),
     });
-    d.timeouts.watch(relay.idleWatch(d.limits.idleMs, d.timeouts.now()));
+    relay.closeWhenIdle(d.timeouts, d.limits.idleMs);
     relay.start(null);
   }
 }

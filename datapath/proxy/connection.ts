@@ -151,6 +151,7 @@ export class ProxyConnection {
   };
 
   private readonly onEarlyClose = () => {
+    this.deps.timeouts.unwatch(this.handshakeWatch);
     if (this.state !== 'relaying') {
       this.abort.abort();
       this.state = 'closed';
@@ -163,6 +164,7 @@ export class ProxyConnection {
   }
 
   private destroy(): void {
+    this.deps.timeouts.unwatch(this.handshakeWatch);
     this.state = 'closed';
     this.abort.abort();
     this.sock.destroy();
@@ -198,6 +200,7 @@ export class ProxyConnection {
   };
 
   private endHandshake(): void {
+    this.deps.timeouts.unwatch(this.handshakeWatch);
     this.sock.pause();
     this.sock.removeListener('data', this.onHandshakeData);
   }
@@ -522,7 +525,7 @@ export class ProxyConnection {
       dialed.reads,
     );
     track((why) => relay.close(why));
-    d.timeouts.watch(relay.idleWatch(d.limits.idleMs, d.timeouts.now()));
+    relay.closeWhenIdle(d.timeouts, d.limits.idleMs);
     d.metrics.activeConnections('egress', 1);
     relay.start(req.first);
     // The success reply goes before the decision record's write, so the client is not kept waiting

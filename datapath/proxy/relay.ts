@@ -7,7 +7,7 @@ import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { OwnedReads } from '../dial/owned-reads.ts';
 import { noteRelayed } from './buffer-reclaim.ts';
-import { idleWatch, type Watch } from './timeouts.ts';
+import { idleWatch, type Timeouts, type Watch } from './timeouts.ts';
 
 export type CloseReason =
   | 'client-closed'
@@ -27,6 +27,7 @@ export class Relay {
   private reason: CloseReason | null = null;
   private closed = 0;
   private done = false;
+  private idle: { timeouts: Timeouts; watch: Watch } | null = null;
   private readonly client: Duplex;
   private readonly upstream: Duplex;
   private readonly onDone: (r: Relay, reason: CloseReason) => void;
@@ -104,15 +105,19 @@ export class Relay {
     this.upstream.destroy();
   }
 
-  /** Closes the relay once no byte has moved either way for `idleMs` (a watch for timeouts.ts). */
-  idleWatch(idleMs: number, now: number): Watch {
-    return idleWatch(
-      idleMs,
-      now,
-      () => this.up + this.down,
-      () => this.done,
-      () => this.close('idle-timeout'),
-    );
+  /** Closes the relay once no byte has moved either way for `idleMs`; unwatched when it closes. */
+  closeWhenIdle(timeouts: Timeouts, idleMs: number): void {
+    this.idle = {
+      timeouts,
+      watch: idleWatch(
+        idleMs,
+        timeouts.now(),
+        () => this.up + this.down,
+        () => this.done,
+        () => this.close('idle-timeout'),
+      ),
+    };
+    timeouts.watch(this.idle.watch);
   }
 
   get closeReason(): CloseReason | null {
@@ -131,6 +136,7 @@ export class Relay {
     }
     if (this.closed === 2 && !this.done) {
       this.done = true;
+      this.idle?.timeouts.unwatch(this.idle.watch);
       this.onDone(this, this.reason ?? 'client-closed');
     }
   }

@@ -62,6 +62,13 @@ test('watches are looked at on every tick until they report done, then dropped; 
   t.tick(3);
   assert.deepEqual(seen, [1, 2, 3]);
   assert.equal(t.size, 0);
+  const never = () => {
+    throw new Error('unwatched, never looked at');
+  };
+  t.watch(never);
+  t.unwatch(never);
+  t.tick(4);
+  assert.equal(t.size, 0);
   // and a real interval drives it
   let fired = false;
   t.watch(() => {

@@ -9,8 +9,9 @@
 //
 // Precision: a timeout fires between its duration and its duration plus one tick; the tick is an
 // eighth of the shortest configured timeout, within [MIN_TICK_MS, MAX_TICK_MS] (1 s for the
-// defaults of 10 s and 1 h). Entries are dropped lazily: a watch reports itself done at the next tick
-// once its connection has moved on or closed, so nothing is removed on the connection's own path.
+// defaults of 10 s and 1 h). A connection unwatches as it moves on or closes: left to the next tick,
+// a second's worth of closed connections stayed reachable from the set, and the extra GC work
+// measured as more than the timers had cost.
 
 export const MIN_TICK_MS = 25;
 export const MAX_TICK_MS = 1000;
@@ -66,6 +67,10 @@ export class Timeouts {
     this.watches.add(w);
     // unref: open connections keep the process alive, not their timeouts
     this.timer ??= setInterval(() => this.tick(this.now()), this.tickMs).unref();
+  }
+
+  unwatch(w: Watch): void {
+    this.watches.delete(w);
   }
 
   /** One tick (the interval's; tests call it with their own clock). */
