@@ -1,7 +1,9 @@
 // Appends sealed audit records to a JSONL file, mode 0600, size-based rotation with a bounded number
 // of files, and the chain carried across restarts and rotations.
 //
-// Three ways in, all sealing at once (so the chain keeps the order records were made in):
+// Records are queued as given and sealed (time, seq, prev, hash) when they are written, in queue
+// order, so hashing and serialising happen in the write, off the path of whoever made the record.
+// Three ways in:
 // - append() writes now: used when a caller must know before going on (a decision record while the
 //   file is not known to be writable, and every denial).
 // - stage() is for a decision record whose connection is being dialed: it is written by commit(),
@@ -83,16 +85,13 @@ export class AuditWriter {
   private fd: number | null = null;
   private size = 0;
   private regular = true;
-  /** the chain after the last sealed record (pending ones included) */
-  private chain: ChainState = { seq: 0, hash: GENESIS_HASH };
   /** the chain after the last record in the file */
-  private written: ChainState = this.chain;
-  /** sealed lines (each ending in "\n") not yet written, and the receipts of the staged ones */
-  private pending: string[] = [];
+  private chain: ChainState = { seq: 0, hash: GENESIS_HASH };
+  /** records waiting for their write (sealed when written), and the receipts of the staged ones */
+  private queue: AuditFields[] = [];
   private receipts: StagedRecord[] = [];
   /** a write succeeded since the start or the last failure (stage() hands out receipts only then) */
   private proven = false;
-  private pendingTime: string | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private lastMs = -1;
@@ -115,7 +114,6 @@ export class AuditWriter {
     // Resume the chain where the previous run left it (current file, else the newest rotated one).
     const last = lastRecordOf(opts.path) ?? lastRecordOf(`${opts.path}.1`);
     if (last !== null) this.chain = last;
-    this.written = this.chain;
     this.st.seq = this.chain.seq;
     this.tryOpen();
   }
@@ -171,43 +169,41 @@ export class AuditWriter {
     this.size = 0;
   }
 
-  /** Seals and writes one record (with any records waiting). False (and why, in status) if it failed. */
+  /** Writes one record now (with any records waiting). False (and why, in status) if it failed. */
   append(fields: AuditFields): boolean {
-    const time = this.seal(fields);
-    return this.flush(time);
+    this.queue.push(fields);
+    return this.flush();
   }
 
-  /** Seals one record now and writes it within FLUSH_AFTER_MS (or with the next append()). */
+  /** Writes one record within FLUSH_AFTER_MS, or with the next write. */
   appendSoon(fields: AuditFields): void {
-    if (this.closed) {
-      this.append(fields); // shutting down: no later write to ride with
-      return;
-    }
-    this.pendingTime = this.seal(fields);
-    this.flushTimer ??= setTimeout(() => this.flush(this.pendingTime), FLUSH_AFTER_MS).unref();
+    this.queue.push(fields);
+    if (this.closed)
+      this.flush(); // shutting down: no later write to ride with
+    else this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_AFTER_MS).unref();
   }
 
   /**
-   * Seals a decision record to be written by commit() (or any earlier write, or within
-   * FLUSH_AFTER_MS). Null, sealing nothing, while the file is not known to be writable: append().
+   * Queues a decision record to be written by commit() (or any earlier write, or within
+   * FLUSH_AFTER_MS). Null, queuing nothing, while the file is not known to be writable: append().
    */
   stage(fields: AuditFields): StagedRecord | null {
     if (!this.proven || this.closed) return null;
     const receipt: StagedRecord = { written: null };
-    this.appendSoon(fields);
     this.receipts.push(receipt);
+    this.appendSoon(fields);
     return receipt;
   }
 
   /** Writes a staged record now unless it already was; whether it is in the file. */
   commit(receipt: StagedRecord): boolean {
-    if (receipt.written === null) this.flush(this.pendingTime);
+    if (receipt.written === null) this.flush();
     return receipt.written === true;
   }
 
   /** Writes the records waiting, if any. */
   flushNow(): boolean {
-    return this.pending.length === 0 || this.flush(this.pendingTime);
+    return this.flush();
   }
 
   private isoTime(): string {
@@ -220,39 +216,42 @@ export class AuditWriter {
     return this.lastIso;
   }
 
-  private seal(fields: AuditFields): string {
-    const time = this.isoTime();
-    const seq = this.chain.seq + 1;
-    const { line, hash } = sealRecord({ time, seq, sandbox: this.opts.sandbox }, fields, this.chain.hash);
-    this.pending.push(`${line}\n`);
-    this.chain = { seq, hash };
-    return time;
-  }
-
-  private flush(time: string | null): boolean {
+  /**
+   * Seals the queued records, in queue order, and writes them in one call. The chain moves on only
+   * if the write succeeds: records whose write failed are dropped, and the next ones chain from the
+   * last record in the file.
+   */
+  private flush(): boolean {
     if (this.flushTimer !== null) {
       clearTimeout(this.flushTimer);
       this.flushTimer = null;
     }
-    const lines = this.pending;
+    const queue = this.queue;
+    if (queue.length === 0) return true;
     const receipts = this.receipts;
-    this.pending = [];
-    this.pendingTime = null;
-    if (lines.length === 0) return true;
+    this.queue = [];
     if (receipts.length > 0) this.receipts = [];
-    const ok = this.write(lines.length === 1 ? lines[0] : lines.join(''));
+    const time = this.isoTime();
+    const head = { time, seq: this.chain.seq, sandbox: this.opts.sandbox };
+    let prev = this.chain.hash;
+    let text = '';
+    for (const fields of queue) {
+      head.seq++;
+      const sealed = sealRecord(head, fields, prev);
+      prev = sealed.hash;
+      text += `${sealed.line}\n`;
+    }
+    const ok = this.write(text);
     for (const r of receipts) r.written = ok;
-    this.opts.onWrite?.(lines.length, ok);
+    this.opts.onWrite?.(queue.length, ok);
     if (!ok) {
-      // dropped: the next record chains from the last one in the file
-      this.chain = this.written;
       this.proven = false;
       return false;
     }
     this.proven = true;
-    this.written = this.chain;
-    this.st.seq = this.chain.seq;
-    this.st.records += lines.length;
+    this.chain = { seq: head.seq, hash: prev };
+    this.st.seq = head.seq;
+    this.st.records += queue.length;
     this.st.lastRecordTime = time;
     this.st.healthy = true;
     return true;

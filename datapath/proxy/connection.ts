@@ -1,7 +1,7 @@
 // One client connection to the proxy port, from accept to close, as an explicit state machine:
 //   handshake → deciding → dialing → relaying → closed   (any state → closed)
 // SOCKS5 and HTTP are told apart by the first byte. The policy decides once, the checked address is
-// dialed, then the relay moves bytes. The decision record is sealed before the dial and written
+// dialed, then the relay moves bytes. The decision record is queued before the dial and written
 // before the connection relays a byte (after the success reply, so the write is off the connect's
 // critical path); while the audit file is not known to be writable it is written before the dial,
 // and a record that cannot be written refuses (fail closed) or, written late, ends the connection.

@@ -18,7 +18,7 @@ export interface AuditSink {
   /** For records nothing waits on (close records): written within a few ms, with others. */
   appendSoon(f: AuditFields): void;
   /**
-   * A decision record whose connection is being dialed: sealed now, written by commit() before the
+   * A decision record whose connection is being dialed: queued now, written by commit() before the
    * connection relays a byte. Null when the file is not known to be writable: append() instead.
    */
   stage(f: AuditFields): StagedRecord | null;
