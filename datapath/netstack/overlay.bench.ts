@@ -11,7 +11,9 @@
 // state (p50/p99 of 300 connects after 1,500 more per proxy). Our connect path is JavaScript that V8
 // compiles up over the first ~2,000 calls (docs/performance.md, the direct-path section); wireproxy is
 // compiled Go with no such phase, so a cold-only figure would measure V8's tiering, not the steady
-// cost. Both are reported.
+// cost. Both are reported. The steady-state CONNECTs alternate connect by connect (as every phase
+// alternates the proxies) and then once more in blocks of BLOCK per proxy: connect by connect, each
+// CONNECT overlaps the other proxy's teardown of the one before (see BLOCK).
 //   node datapath/netstack/overlay.bench.ts [--profile DIR]   (--profile: node --cpu-prof on our datapath,
 //                                                             and the top self-time functions printed)
 import { execFile, spawn } from 'node:child_process';
@@ -42,6 +44,13 @@ const PARALLEL_SIZE = 32 * MB;
 const COLD_CONNECTS = 200;
 const WARM_CONNECTS = 1500;
 const CONNECTS = 300;
+/**
+ * The steady-state CONNECTs once more, in blocks of this many per proxy (blocks alternate). Connect
+ * by connect, each proxy's CONNECT runs while the other is still tearing down the connection it just
+ * served (its FIN exchange through the tunnel, its close bookkeeping) on the same 2 cores; in blocks
+ * only the first CONNECT of a block does. Both figures are reported.
+ */
+const BLOCK = 20;
 const WIREPROXY = join(homedir(), '.cache/lattice/bin/wireproxy-v1.0.9/wireproxy');
 const WIREPROXY_OVERLAY = '10.99.0.3';
 
@@ -61,6 +70,10 @@ interface Result {
   p50: number;
   p99: number;
   p50Cold: number;
+  /** p50 at steady state measured in blocks of BLOCK connects per proxy */
+  p50Blocks: number;
+  /** p50 of each CONNECT phase at steady state (see lastPhases) */
+  phases: [number, number, number];
   cpuPerGB: number;
   rssMB: number;
 }
@@ -118,6 +131,12 @@ async function parallelDownload(s: Subject): Promise<number> {
   return (PARALLEL * PARALLEL_SIZE) / ((performance.now() - start) / 1000);
 }
 
+/**
+ * Phases of the last socksConnect, ms: TCP connect to the proxy, the greeting's round trip (accept,
+ * method selection), the request until the success reply (policy, audit, the dial through the tunnel).
+ */
+let lastPhases: [number, number, number] = [0, 0, 0];
+
 /** One SOCKS5 CONNECT through the proxy to the server, in ms until the success reply. */
 function socksConnect(proxy: string): Promise<number> {
   const [host, port] = [
@@ -126,14 +145,20 @@ function socksConnect(proxy: string): Promise<number> {
   ];
   return new Promise((resolve, reject) => {
     const start = performance.now();
+    let connected = 0;
+    let greeted = 0;
     const s = connect({ host, port });
     let stage = 0;
     let buf = Buffer.alloc(0);
     s.on('error', reject);
-    s.on('connect', () => s.write(Buffer.from([5, 1, 0])));
+    s.on('connect', () => {
+      connected = performance.now();
+      s.write(Buffer.from([5, 1, 0]));
+    });
     s.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
       if (stage === 0 && buf.length >= 2) {
+        greeted = performance.now();
         buf = buf.subarray(2);
         stage = 1;
         const req = Buffer.from([
@@ -148,7 +173,9 @@ function socksConnect(proxy: string): Promise<number> {
         s.write(req);
       }
       if (stage === 1 && buf.length >= 10) {
-        const ms = performance.now() - start;
+        const end = performance.now();
+        const ms = end - start;
+        lastPhases = [connected - start, greeted - connected, end - greeted];
         s.destroy();
         if (buf[1] !== 0) reject(new Error(`SOCKS5 reply ${buf[1]}`));
         else resolve(ms);
@@ -196,8 +223,18 @@ async function measureAll(subjects: Subject[], file: string): Promise<Result[]> 
   for (let k = 0; k < WARM_CONNECTS; k++) {
     for (let i = 0; i < n; i++) await socksConnect(subjects[i].socks);
   }
+  const phases: [number, number, number][][] = subjects.map(() => []);
   for (let k = 0; k < CONNECTS; k++) {
-    for (let i = 0; i < n; i++) lat[i].push(await socksConnect(subjects[i].socks));
+    for (let i = 0; i < n; i++) {
+      lat[i].push(await socksConnect(subjects[i].socks));
+      phases[i].push(lastPhases);
+    }
+  }
+  const blocks: number[][] = subjects.map(() => []);
+  for (let k = 0; k < CONNECTS / BLOCK; k++) {
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < BLOCK; j++) blocks[i].push(await socksConnect(subjects[i].socks));
+    }
   }
   const bytes = 3 * FILE_SIZE + 2 * FILE_SIZE + PARALLEL * PARALLEL_SIZE;
   return subjects.map((s, i) => ({
@@ -206,7 +243,9 @@ async function measureAll(subjects: Subject[], file: string): Promise<Result[]> 
     parallel: par[i] / MB,
     p50: percentile(lat[i], 50),
     p99: percentile(lat[i], 99),
+    p50Blocks: percentile(blocks[i], 50),
     p50Cold: percentile(cold[i], 50),
+    phases: [0, 1, 2].map((j) => median(phases[i].map((x) => x[j]))) as [number, number, number],
     cpuPerGB: cpu[i] / (bytes / 1024 / MB),
     rssMB: peakRssMB(s.pid),
   }));
@@ -357,6 +396,13 @@ async function main(): Promise<void> {
       ),
       `| **ratio ours / wireproxy** | **${f(a.down / b.down, 2)}×** | **${f(a.up / b.up, 2)}×** | **${f(a.parallel / b.parallel, 2)}×** | ${f(a.p50 / b.p50, 2)}× | ${f(a.p99 / b.p99, 2)}× | ${f(a.p50Cold / b.p50Cold, 2)}× | ${f(a.cpuPerGB / b.cpuPerGB, 2)}× | ${f(a.rssMB / b.rssMB, 2)}× |`,
     ];
+    lines.push(
+      '',
+      'CONNECT at steady state, p50 of each phase (ms): TCP connect to the proxy / greeting round trip / request → success reply',
+      ...subjects.map((s, i) => `- ${s.name}: ${results[i].phases.map((x) => f(x, 3)).join(' / ')}`),
+      '',
+      `CONNECT at steady state in blocks of ${BLOCK} per proxy (not connect by connect), p50: ${subjects.map((s, i) => `${s.name} ${f(results[i].p50Blocks, 2)} ms`).join(', ')}; ratio **${f(a.p50Blocks / b.p50Blocks, 2)}×**`,
+    );
     console.log(lines.join('\n'));
     if (profileDir !== null) {
       await dp.stop();
