@@ -350,6 +350,27 @@ describe('TCP connection: data transfer', () => {
     assert.equal(psh.quiet, 0);
   });
 
+  it('with stretch ACKs transfers stay intact: 0 % and 5 % loss, and a receiver that stalls and resumes', () => {
+    for (const loss of [0, 0.05]) {
+      const { net, client, server } = established(
+        5,
+        { loss },
+        { tcp: { ackStretch: 16, rcvBuffer: 64 * 1024 } },
+      );
+      const data = pseudoRandomBytes(2_000_000, 5);
+      pump(client, data);
+      server.stalled = true;
+      net.run(() => server.conn.advertisedWindow === 0, 120_000);
+      assert.ok(server.bytes <= 64 * 1024, 'the stalled reader closed the window');
+      server.resume();
+      assert.ok(
+        net.run(() => server.ended, 600_000),
+        `transfer completes at ${loss * 100} % loss`,
+      );
+      assert.equal(sha256(server.data()), sha256(data));
+    }
+  });
+
   it('a stalled receiver closes the window; the sender probes it and resumes when it reopens', () => {
     const { net, seen, client, server } = established(4, {}, { tcp: { rcvBuffer: 64 * 1024 } });
     server.stalled = true;
