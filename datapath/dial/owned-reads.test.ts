@@ -156,3 +156,33 @@ test('bytes the upstream sends before the relay attaches are delivered first and
   pair.close();
   src.server.close();
 });
+
+test('first reads share one buffer, yet every connection gets its own bytes (a client keeping views of them)', async () => {
+  // Many connections whose first (and only) read lands in the shared first-read buffer; the clients
+  // keep views of what they are given, so a chunk handed over without a copy would be overwritten by
+  // the next connection's first read.
+  const n = 20;
+  const results = await Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const data = payload(1024 + 4 * i, 100 + i);
+      const src = await source(data, 100); // the relay attaches before the bytes arrive
+      const kept: Buffer[] = [];
+      const client = new Duplex({
+        read() {},
+        write(chunk: Buffer, _enc, cb) {
+          kept.push(chunk);
+          cb();
+        },
+      });
+      const finished = once(client, 'finish');
+      const dialed = await dialSource(src.port);
+      const relay = new Relay(client, dialed.stream, () => {}, dialed.reads);
+      relay.start(null);
+      await finished;
+      relay.close('client-closed');
+      src.server.close();
+      return { data, kept };
+    }),
+  );
+  for (const [i, r] of results.entries()) assert.equal(sha(r.kept), sha(r.data), `connection ${i}`);
+});
