@@ -139,52 +139,7 @@ test('records given to appendSoon are written in order with the next append, or 
   }
 });
 
-test('stage(): sealed now, written by commit() or with any earlier write or by the timer; refused until a write succeeded', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lattice-audit-'));
-  try {
-    const path = join(dir, 'a.jsonl');
-    const writes: number[] = [];
-    const w = new AuditWriter({
-      path,
-      sandbox: 's',
-      maxBytes: 1 << 20,
-      maxFiles: 1,
-      onWrite: (n) => writes.push(n),
-    });
-    const lines = () => readFileSync(path, 'utf8').split('\n').filter(Boolean);
-    assert.equal(w.stage(fields(1)), null, 'no receipt before the file has taken a write');
-    assert.equal(w.status.seq, 0, 'and nothing sealed');
-    assert.equal(w.append(fields(1)), true);
-    const r2 = w.stage(fields(2));
-    assert.ok(r2 !== null);
-    assert.equal(r2.written, null);
-    assert.equal(lines().length, 1, 'staged, not written');
-    assert.equal(w.commit(r2), true);
-    assert.equal(r2.written, true);
-    assert.equal(lines().length, 2);
-    const r3 = w.stage(fields(3));
-    const r4 = w.stage(fields(4));
-    assert.equal(w.append(fields(5)), true);
-    assert.equal(r3?.written, true, 'written with the append');
-    assert.equal(r4?.written, true);
-    const before = writes.length;
-    assert.equal(w.commit(r3 as NonNullable<typeof r3>), true);
-    assert.equal(writes.length, before, 'commit of a written record writes nothing');
-    const r6 = w.stage(fields(6));
-    await new Promise((r) => setTimeout(r, FLUSH_AFTER_MS * 5));
-    assert.equal(r6?.written, true, 'written by the timer');
-    assert.deepEqual(
-      lines().map((l) => JSON.parse(l).conn),
-      ['c-1', 'c-2', 'c-3', 'c-4', 'c-5', 'c-6'],
-    );
-    assert.equal(verifyLines(lines(), null).ok, true);
-    w.close();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-test('a staged record whose write fails gets a false receipt, and stage() refuses until a write succeeds again', () => {
+test('knownWritable: false until a write succeeded, false again after a failed write until one succeeds', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lattice-audit-'));
   const fds: number[] = [];
   try {
@@ -194,31 +149,33 @@ test('a staged record whose write fails gets a false receipt, and stage() refuse
     let reader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     fds.push(reader, openSync(path, constants.O_WRONLY)); // a writer, so the chain lookup's open does not block
     const w = new AuditWriter({ path, sandbox: 's', maxBytes: 1 << 20, maxFiles: 1 });
-    assert.equal(w.append(fields(1)), true);
-    const r2 = w.stage(fields(2));
-    assert.ok(r2 !== null);
+    assert.equal(w.knownWritable, false, 'not before the first write');
+    w.appendSoon({ ...fields(1), event: 'close' });
+    assert.equal(w.knownWritable, false, 'a queued record proves nothing');
+    assert.equal(w.append(fields(2)), true);
+    assert.equal(w.knownWritable, true);
     closeSync(reader);
-    assert.equal(w.commit(r2), false, 'the write failed');
-    assert.equal(r2.written, false);
-    assert.equal(w.status.healthy, false);
+    assert.equal(w.append(fields(3)), false, 'the write failed');
+    assert.equal(w.knownWritable, false);
     assert.match(w.status.lastError ?? '', /EPIPE/);
-    assert.equal(w.stage(fields(3)), null, 'no receipts while the file is failing');
     reader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     fds[0] = reader;
-    assert.equal(w.append(fields(3)), true, 'recovers once the file can be written again');
-    assert.ok(w.stage(fields(4)) !== null, 'and hands out receipts again');
+    assert.equal(w.append(fields(4)), true, 'recovers once the file can be written again');
+    assert.equal(w.knownWritable, true);
     const buf = Buffer.alloc(4096);
     const got = buf.toString('utf8', 0, readSync(reader, buf)).split('\n').filter(Boolean);
     assert.deepEqual(
       got.map((l) => [JSON.parse(l).conn, JSON.parse(l).seq]),
       [
         ['c-1', 1],
-        ['c-3', 2],
+        ['c-2', 2],
+        ['c-4', 3],
       ],
       'the failed record was dropped and the chain went on from the last written one',
     );
     assert.equal(verifyLines(got, null).ok, true);
     w.close();
+    assert.equal(w.knownWritable, false, 'closed');
   } finally {
     for (const fd of fds) {
       try {

@@ -2,15 +2,12 @@
 // of files, and the chain carried across restarts and rotations.
 //
 // Records are queued as given and sealed (time, seq, prev, hash) when they are written, in queue
-// order, so hashing and serialising happen in the write, off the path of whoever made the record.
-// Three ways in:
-// - append() writes now: used when a caller must know before going on (a decision record while the
-//   file is not known to be writable, and every denial).
-// - stage() is for a decision record whose connection is being dialed: it is written by commit(),
-//   which the proxy calls after the dial and before the connection relays its first byte, or with
-//   any earlier write. Off the connect's critical path, yet no byte moves unaudited (docs/audit.md).
-//   It returns null while no write has succeeded since the start or the last failure: the caller
-//   then append()s, so a broken file refuses connections before they are dialed.
+// order, so hashing and serialising happen in the write. Two ways in:
+// - append() writes now, with any records waiting; its result says whether the record is in the file.
+//   The proxy appends an allowed connection's decision record after the dial and its success reply,
+//   before the relay moves a byte (off the connect's critical path; docs/audit.md) — and before the
+//   dial while the file is not knownWritable (no write succeeded since the start or the last
+//   failure), so a broken file refuses connections before they are dialed.
 // - appendSoon() is for records nothing waits on (close records): written with the next write or
 //   within FLUSH_AFTER_MS, whichever is first — one write syscall for several records instead of one
 //   each, a measurable part of a connection's cost (docs/performance.md). A SIGKILL can lose the
@@ -23,12 +20,7 @@
 import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { type AuditFields, type ChainState, GENESIS_HASH, sealRecord } from './record.ts';
 
-/** A staged record's receipt: whether its write succeeded, null while it waits. */
-export interface StagedRecord {
-  written: boolean | null;
-}
-
-/** The longest a record given to appendSoon() or stage() waits for its write. */
+/** The longest a record given to appendSoon() waits for its write. */
 export const FLUSH_AFTER_MS = 10;
 
 export interface AuditWriterOptions {
@@ -87,10 +79,8 @@ export class AuditWriter {
   private regular = true;
   /** the chain after the last record in the file */
   private chain: ChainState = { seq: 0, hash: GENESIS_HASH };
-  /** records waiting for their write (sealed when written), and the receipts of the staged ones */
+  /** records waiting for their write (sealed when written) */
   private queue: AuditFields[] = [];
-  private receipts: StagedRecord[] = [];
-  /** a write succeeded since the start or the last failure (stage() hands out receipts only then) */
   private proven = false;
   private flushTimer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -183,22 +173,9 @@ export class AuditWriter {
     else this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_AFTER_MS).unref();
   }
 
-  /**
-   * Queues a decision record to be written by commit() (or any earlier write, or within
-   * FLUSH_AFTER_MS). Null, queuing nothing, while the file is not known to be writable: append().
-   */
-  stage(fields: AuditFields): StagedRecord | null {
-    if (!this.proven || this.closed) return null;
-    const receipt: StagedRecord = { written: null };
-    this.receipts.push(receipt);
-    this.appendSoon(fields);
-    return receipt;
-  }
-
-  /** Writes a staged record now unless it already was; whether it is in the file. */
-  commit(receipt: StagedRecord): boolean {
-    if (receipt.written === null) this.flush();
-    return receipt.written === true;
+  /** A write has succeeded since the start or the last failed write. */
+  get knownWritable(): boolean {
+    return this.proven && !this.closed;
   }
 
   /** Writes the records waiting, if any. */
@@ -228,9 +205,7 @@ export class AuditWriter {
     }
     const queue = this.queue;
     if (queue.length === 0) return true;
-    const receipts = this.receipts;
     this.queue = [];
-    if (receipts.length > 0) this.receipts = [];
     const time = this.isoTime();
     const head = { time, seq: this.chain.seq, sandbox: this.opts.sandbox };
     let prev = this.chain.hash;
@@ -242,7 +217,6 @@ export class AuditWriter {
       text += `${sealed.line}\n`;
     }
     const ok = this.write(text);
-    for (const r of receipts) r.written = ok;
     this.opts.onWrite?.(queue.length, ok);
     if (!ok) {
       this.proven = false;

@@ -9,7 +9,6 @@
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { AuditFields, AuditProtocol } from '../audit/record.ts';
-import type { StagedRecord } from '../audit/writer.ts';
 import { DialError, type DialErrorKind, type DialedStream } from '../dial/dialer.ts';
 import { ResolveError } from '../dial/resolver.ts';
 import {
@@ -393,14 +392,16 @@ export class ProxyConnection {
     rec.decision = 'allow';
     rec.rule = decision.rule;
     rec.reason = decision.reason;
-    const staged = d.audit.stage(rec);
-    if (staged === null && !this.audit(rec) && d.failClosed) {
+    // The record is written after the dial and the success reply, off the connect's critical path;
+    // while the file is not known to be writable, before the dial (a failure then refuses).
+    const deferred = d.audit.knownWritable;
+    if (!deferred && !this.audit(rec) && d.failClosed) {
       this.refuseUnaudited(req);
       return;
     }
     d.metrics.decided('allow', decision.rule ?? 'default', req.proto);
     d.stats.allow();
-    await this.dial(req, rec, name, addresses, d.policy.generation, staged);
+    await this.dial(req, rec, name, addresses, d.policy.generation, deferred);
   }
 
   private refuseUnaudited(req: Request): void {
@@ -414,7 +415,8 @@ export class ProxyConnection {
     name: string | null,
     addresses: IPAddress[],
     generation: number,
-    staged: StagedRecord | null,
+    /** the decision record `rec` is still to be written */
+    deferred: boolean,
   ): Promise<void> {
     this.state = 'dialing';
     const d = this.deps;
@@ -455,7 +457,10 @@ export class ProxyConnection {
     }
     const seconds = (performance.now() - t0) / 1000;
     const close: AuditFields = { ...rec, event: 'close', dialed: formatEndpoint(target, req.port) };
+    // A connection that will not be relayed gets its deferred decision record now, ahead of its close
+    // record; a relayed one right after its success reply.
     if (dialed === null) {
+      if (deferred) d.audit.appendSoon(rec);
       d.tracker.remove(this.id);
       lastError ??= new DialError('unreachable', 'no address');
       d.metrics.dialed(lastError.kind, seconds);
@@ -482,6 +487,7 @@ export class ProxyConnection {
     close.path = dialed.path;
     const abortReason = abortedFor as CloseReason | null;
     if (this.isClosed() || this.sock.destroyed || abortReason !== null) {
+      if (deferred) d.audit.appendSoon(rec);
       d.metrics.dialed('ok', seconds);
       d.tracker.remove(this.id);
       up.destroy();
@@ -495,6 +501,7 @@ export class ProxyConnection {
       d.policy.generation !== generation &&
       d.policy.get().decide(name, addresses, req.port, Date.now()).action === 'deny'
     ) {
+      if (deferred) d.audit.appendSoon(rec);
       d.metrics.dialed('ok', seconds);
       d.tracker.remove(this.id);
       up.destroy();
@@ -505,7 +512,7 @@ export class ProxyConnection {
     // Bytes the client sent with its request go upstream as the relay starts: their decision record
     // is written first. (Without such bytes it is written after the success reply, below.)
     const early = req.first !== null && req.first.length > 0;
-    if (staged !== null && early && !d.audit.commit(staged) && d.failClosed) {
+    if (deferred && early && !this.audit(rec) && d.failClosed) {
       d.metrics.dialed('ok', seconds);
       d.tracker.remove(this.id);
       up.destroy();
@@ -540,7 +547,7 @@ export class ProxyConnection {
     relay.closeWhenIdle(d.timeouts, d.limits.idleMs);
     d.metrics.dialed('ok', seconds);
     d.metrics.activeConnections('egress', 1);
-    if (staged !== null && !early && !d.audit.commit(staged) && d.failClosed) {
+    if (deferred && !early && !this.audit(rec) && d.failClosed) {
       d.metrics.rejected.inc({ reason: 'audit-unavailable' });
       relay.close('audit-unavailable');
     }

@@ -2,7 +2,6 @@
 // and other modes can wire them differently.
 
 import type { AuditFields } from '../audit/record.ts';
-import type { StagedRecord } from '../audit/writer.ts';
 import type { Logger } from '../cli/log.ts';
 import type { Dialer } from '../dial/dialer.ts';
 import type { Resolver } from '../dial/resolver.ts';
@@ -18,12 +17,10 @@ export interface AuditSink {
   /** For records nothing waits on (close records): written within a few ms, with others. */
   appendSoon(f: AuditFields): void;
   /**
-   * A decision record whose connection is being dialed: queued now, written by commit() before the
-   * connection relays a byte. Null when the file is not known to be writable: append() instead.
+   * A write has succeeded since the start or the last failure: a decision record may then be
+   * appended after the dial (before any byte is relayed) instead of before it.
    */
-  stage(f: AuditFields): StagedRecord | null;
-  /** Writes a staged record unless it already was; whether it is in the file. */
-  commit(r: StagedRecord): boolean;
+  readonly knownWritable: boolean;
 }
 
 export interface ProxyLimits {
