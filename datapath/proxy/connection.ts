@@ -1,10 +1,10 @@
 // One client connection to the proxy port, from accept to close, as an explicit state machine:
 //   handshake → deciding → dialing → relaying → closed   (any state → closed)
 // SOCKS5 and HTTP are told apart by the first byte. The policy decides once, the checked address is
-// dialed, then the relay moves bytes. The decision record is queued before the dial and written
-// before the connection relays a byte (after the success reply, so the write is off the connect's
-// critical path); while the audit file is not known to be writable it is written before the dial,
-// and a record that cannot be written refuses (fail closed) or, written late, ends the connection.
+// dialed, then the relay moves bytes. An allowed connection's decision record is written before
+// the connection relays a byte: after the dial and the success reply, off the connect's critical
+// path; while the audit file is not known to be writable, before the dial. A record that cannot be
+// written refuses the connection (fail closed) or, written after the reply, ends it unrelayed.
 
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
