@@ -53,7 +53,6 @@ export class TcpStream extends Duplex {
     // socket then makes one write syscall per burst instead of one per 1.4 kB segment (that was the
     // largest item of the overlay profile).
     conn.onData = (data) => {
-      this.idleTimer?.refresh();
       this.pending.push(data);
       this.pendingBytes += data.length;
       this.arrivedBytes += data.length;
@@ -146,28 +145,7 @@ export class TcpStream extends Duplex {
     this.conn.setUnread(this.readableLength + this.pendingBytes);
   };
 
-  /**
-   * Like net.Socket#setTimeout: emit 'timeout' after `ms` without data in either direction (0 turns it
-   * off). The stream stays open; the listener decides (the forwarder closes idle connections).
-   */
-  setTimeout(ms: number, onTimeout?: () => void): this {
-    if (onTimeout !== undefined) this.once('timeout', onTimeout);
-    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
-    this.idleTimer = null;
-    if (ms > 0) {
-      this.idleTimer = setTimeout(() => {
-        this.idleTimer = null;
-        this.emit('timeout');
-      }, ms);
-      this.idleTimer.unref();
-    }
-    return this;
-  }
-
-  private idleTimer: NodeJS.Timeout | null = null;
-
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.idleTimer?.refresh();
     if (this.conn.state === 'CLOSED' || this.conn.state === 'TIME_WAIT') {
       cb(this.conn.error ?? new TcpError('aborted', 'write after the connection closed'));
       return;
@@ -182,8 +160,6 @@ export class TcpStream extends Duplex {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
-    this.idleTimer = null;
     if (!this.closedByConn) {
       const orderly = err === null && this.readableEnded && this.writableFinished;
       // An orderly close lets the connection finish its FIN exchange; anything else resets.
