@@ -117,11 +117,12 @@ test('a slow client gets exactly the bytes sent (pending writes keep their buffe
   src.server.close();
 });
 
-test('a client stream that keeps views of what it is given still gets exactly the bytes sent', async () => {
-  const data = payload(8 * 1024 * 1024, 3);
-  const src = await source(data);
+/**
+ * Relays from `src` into a client stream that accepts every chunk at once without copying it (so the
+ * relay must not reuse a buffer it handed over); returns the chunks it kept.
+ */
+async function relayIntoKeepingClient(src: { server: Server; port: number }): Promise<Buffer[]> {
   const kept: Buffer[] = [];
-  // Accepts every chunk at once without copying it: the relay must not reuse a buffer handed to it.
   const client = new Duplex({
     read() {},
     write(chunk: Buffer, _enc, cb) {
@@ -134,9 +135,15 @@ test('a client stream that keeps views of what it is given still gets exactly th
   const relay = new Relay(client, dialed.stream, () => {}, dialed.reads);
   relay.start(null);
   await finished;
-  assert.equal(sha(kept), sha(data));
   relay.close('client-closed');
   src.server.close();
+  return kept;
+}
+
+test('a client stream that keeps views of what it is given still gets exactly the bytes sent', async () => {
+  const data = payload(8 * 1024 * 1024, 3);
+  const kept = await relayIntoKeepingClient(await source(data));
+  assert.equal(sha(kept), sha(data));
 });
 
 test('bytes the upstream sends before the relay attaches are delivered first and in order', async () => {
@@ -165,23 +172,8 @@ test('first reads share one buffer, yet every connection gets its own bytes (a c
   const results = await Promise.all(
     Array.from({ length: n }, async (_, i) => {
       const data = payload(1024 + 4 * i, 100 + i);
-      const src = await source(data, 100); // the relay attaches before the bytes arrive
-      const kept: Buffer[] = [];
-      const client = new Duplex({
-        read() {},
-        write(chunk: Buffer, _enc, cb) {
-          kept.push(chunk);
-          cb();
-        },
-      });
-      const finished = once(client, 'finish');
-      const dialed = await dialSource(src.port);
-      const relay = new Relay(client, dialed.stream, () => {}, dialed.reads);
-      relay.start(null);
-      await finished;
-      relay.close('client-closed');
-      src.server.close();
-      return { data, kept };
+      // (the source waits, so the relay attaches before the bytes arrive)
+      return { data, kept: await relayIntoKeepingClient(await source(data, 100)) };
     }),
   );
   for (const [i, r] of results.entries()) assert.equal(sha(r.kept), sha(r.data), `connection ${i}`);
