@@ -100,7 +100,7 @@ export async function sandboxStart(argv: readonly string[]): Promise<number> {
     maxFiles: settings.auditMaxFiles,
     onWrite(records, ok) {
       if (ok) {
-        metrics.auditRecords.inc(records);
+        metrics.auditRecords(records);
         return;
       }
       metrics.auditWriteErrors.inc();

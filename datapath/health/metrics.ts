@@ -5,6 +5,7 @@
 
 import { createRequire } from 'node:module';
 import type * as Prom from 'prom-client';
+import { type CountSlot, type HistogramSlot, HotCount, HotHistogram } from './hot-metrics.ts';
 
 // prom-client's index also loads its Pushgateway, which loads node:http and node:https (~14 MiB of
 // RSS in a process that has no other use for them). We load the pieces we use directly; the types
@@ -61,12 +62,13 @@ function registerDefaultMetrics(registry: Prom.Registry, prefix: string): void {
 
 export class DatapathMetrics {
   readonly registry: Prom.Registry = new Registry();
-  readonly connections: Prom.Counter<'decision' | 'rule' | 'proto'>;
-  readonly bytes: Prom.Counter<'direction'>;
-  readonly active: Prom.Gauge<'kind'>;
-  readonly dialSeconds: Prom.Histogram<'result'>;
+  // (the per-connection ones are hot-metrics.ts counts; the rest prom-client's own)
+  private readonly connections: HotCount;
+  private readonly bytes: HotCount;
+  private readonly active: HotCount;
+  private readonly dialSeconds: HotHistogram;
+  private readonly audited: HotCount;
   readonly rejected: Prom.Counter<'reason'>;
-  readonly auditRecords: Prom.Counter;
   readonly auditWriteErrors: Prom.Counter;
   readonly policyReloads: Prom.Counter<'result'>;
   readonly closedByPolicy: Prom.Counter;
@@ -74,30 +76,32 @@ export class DatapathMetrics {
   constructor() {
     const registers = [this.registry];
     registerDefaultMetrics(this.registry, 'lattice_');
-    this.connections = new Counter({
+    const registry = this.registry;
+    this.connections = new HotCount({
       name: 'lattice_connections_total',
       help: 'Connections decided, by decision (allow/deny/error), deciding rule (or built-in reason) and protocol',
-      labelNames: ['decision', 'rule', 'proto'],
-      registers,
+      type: 'counter',
+      registry,
     });
-    this.bytes = new Counter({
+    this.bytes = new HotCount({
       name: 'lattice_bytes_total',
       help: 'Payload bytes relayed; up = client to destination, down = destination to client (counted at close)',
-      labelNames: ['direction'],
-      registers,
+      type: 'counter',
+      registry,
     });
-    this.active = new Gauge({
+    this.upBytes = this.bytes.slot({ direction: 'up' });
+    this.downBytes = this.bytes.slot({ direction: 'down' });
+    this.active = new HotCount({
       name: 'lattice_active_connections',
       help: 'Open relayed connections',
-      labelNames: ['kind'],
-      registers,
+      type: 'gauge',
+      registry,
     });
-    this.dialSeconds = new Histogram({
+    this.dialSeconds = new HotHistogram({
       name: 'lattice_dial_duration_seconds',
       help: 'Time to open the outbound connection, by result',
-      labelNames: ['result'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
+      registry,
     });
     this.rejected = new Counter({
       name: 'lattice_rejected_connections_total',
@@ -105,11 +109,13 @@ export class DatapathMetrics {
       labelNames: ['reason'],
       registers,
     });
-    this.auditRecords = new Counter({
+    this.audited = new HotCount({
       name: 'lattice_audit_records_total',
       help: 'Audit records written',
-      registers,
+      type: 'counter',
+      registry,
     });
+    this.auditedSlot = this.audited.slot();
     this.auditWriteErrors = new Counter({
       name: 'lattice_audit_write_errors_total',
       help: 'Audit records that could not be written',
@@ -128,47 +134,58 @@ export class DatapathMetrics {
     });
   }
 
-  // Label hashing in prom-client sorts and joins the label names on every call; the per-connection
-  // counters go through cached children instead (one Map lookup).
-  private readonly decidedChildren = new Map<string, Prom.Counter.Internal>();
-  private readonly dialChildren = new Map<string, Prom.Histogram.Internal<'result'>>();
-  private upChild: Prom.Counter.Internal | null = null;
-  private downChild: Prom.Counter.Internal | null = null;
+  private readonly upBytes: CountSlot;
+  private readonly downBytes: CountSlot;
+  private readonly auditedSlot: CountSlot;
+  // slots by proto, then decision, then rule: lookups with strings the callers already hold
+  private readonly decidedSlots = new Map<string, Map<string, Map<string, CountSlot>>>();
+  private readonly dialSlots = new Map<string, HistogramSlot>();
+  private readonly activeSlots = new Map<string, CountSlot>();
 
   decided(decision: string, rule: string, proto: string): void {
-    const key = `${decision}\u0000${rule}\u0000${proto}`;
-    let c = this.decidedChildren.get(key);
-    if (c === undefined) {
-      c = this.connections.labels({ decision, rule, proto });
-      this.decidedChildren.set(key, c);
+    let byDecision = this.decidedSlots.get(proto);
+    if (byDecision === undefined) {
+      byDecision = new Map();
+      this.decidedSlots.set(proto, byDecision);
     }
-    c.inc();
+    let byRule = byDecision.get(decision);
+    if (byRule === undefined) {
+      byRule = new Map();
+      byDecision.set(decision, byRule);
+    }
+    let s = byRule.get(rule);
+    if (s === undefined) {
+      s = this.connections.slot({ decision, rule, proto });
+      byRule.set(rule, s);
+    }
+    s.value++;
   }
 
   dialed(result: string, seconds: number): void {
-    let h = this.dialChildren.get(result);
-    if (h === undefined) {
-      h = this.dialSeconds.labels({ result });
-      this.dialChildren.set(result, h);
+    let s = this.dialSlots.get(result);
+    if (s === undefined) {
+      s = this.dialSeconds.slot({ result });
+      this.dialSlots.set(result, s);
     }
-    h.observe(seconds);
+    this.dialSeconds.observe(s, seconds);
   }
 
-  private readonly activeChildren = new Map<string, Prom.Gauge.Internal<'kind'>>();
-
   activeConnections(kind: 'egress' | 'ingress', delta: number): void {
-    let g = this.activeChildren.get(kind);
-    if (g === undefined) {
-      g = this.active.labels({ kind });
-      this.activeChildren.set(kind, g);
+    let s = this.activeSlots.get(kind);
+    if (s === undefined) {
+      s = this.active.slot({ kind });
+      this.activeSlots.set(kind, s);
     }
-    g.inc(delta);
+    s.value += delta;
+  }
+
+  /** Audit records written (the writer's onWrite). */
+  auditRecords(n: number): void {
+    this.auditedSlot.value += n;
   }
 
   relayed(up: number, down: number): void {
-    this.upChild ??= this.bytes.labels({ direction: 'up' });
-    this.downChild ??= this.bytes.labels({ direction: 'down' });
-    if (up > 0) this.upChild.inc(up);
-    if (down > 0) this.downChild.inc(down);
+    this.upBytes.value += up;
+    this.downBytes.value += down;
   }
 }
