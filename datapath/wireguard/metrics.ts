@@ -1,7 +1,9 @@
 // Per-peer WireGuard statistics as Prometheus metrics, read from the device at scrape time (nothing
 // is counted twice and nothing runs per packet). Whoever runs the device registers them once:
 //   registerWireGuardMetrics(dp.metrics.registry, () => device)
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+// (prom-client's pieces from health/metrics.ts: its index loads node:https, which the datapath avoids)
+import { Counter, Gauge } from '../health/metrics.ts';
 import type { WireGuardDevice } from './device.ts';
 
 export function registerWireGuardMetrics(registry: Registry, device: () => WireGuardDevice | null): void {
