@@ -15,6 +15,7 @@ import {
 } from './core.ts';
 import type { DropReason, SendFailure } from './errors.ts';
 import type { Timings } from './timings.ts';
+import { BurstReader, udpSocketFd } from './udp-burst.ts';
 import { literalLookup } from './udp-lookup.ts';
 import { UdpThread } from './udp-thread.ts';
 
@@ -61,6 +62,11 @@ export class WireGuardDevice {
   /** Datagrams the socket refused to send (e.g. no route); never thrown. */
   get sendErrors(): number {
     return this.#io.sendErrors;
+  }
+
+  /** Datagrams received in bursts, read straight from the socket (udp-burst.ts). */
+  get burstDatagrams(): number {
+    return this.#io.burstDatagrams;
   }
 
   private constructor(core: WireGuardCore, io: UdpIo, opts: DeviceOptions) {
@@ -184,6 +190,8 @@ export class WireGuardDevice {
 interface UdpIo {
   readonly port: number;
   readonly sendErrors: number;
+  /** Datagrams read in bursts (udp-burst.ts) rather than one by one. */
+  readonly burstDatagrams: number;
   /** Sends one datagram; `data` may be reused by the caller once this returns. */
   send(data: Uint8Array, address: string, port: number): void;
   close(): Promise<void>;
@@ -216,14 +224,23 @@ class InlineUdp implements UdpIo {
   /** Last destination and its socket form (IPv4 as ::ffff: on a dual-stack socket), to skip the work per packet. */
   #lastTo = '';
   #lastToMapped = '';
-  sendErrors = 0;
+  #errors = 0;
 
-  private constructor(socket: dgram.Socket, peerSocket: dgram.Socket | null, dualStack: boolean) {
+  /** Reads the bursts of the connected socket (udp-burst.ts); null where its descriptor is not reachable. */
+  readonly #burst: BurstReader | null;
+
+  private constructor(
+    socket: dgram.Socket,
+    peerSocket: dgram.Socket | null,
+    dualStack: boolean,
+    burst: BurstReader | null,
+  ) {
     this.#socket = socket;
     this.#peerSocket = peerSocket;
     this.#dualStack = dualStack;
+    this.#burst = burst;
     const onError = () => {
-      this.sendErrors++;
+      this.#errors++;
     };
     socket.on('error', onError);
     peerSocket?.on('error', onError);
@@ -259,9 +276,24 @@ class InlineUdp implements UdpIo {
       } catch {
         // The kernel caps these (net.core.rmem_max); the default then stays, which still works.
       }
-      s.on('message', onMessage);
     }
-    return new InlineUdp(socket, peerSocket, !v4 && opts.address === '::');
+    socket.on('message', onMessage);
+    const peerFd = peerSocket === null ? null : udpSocketFd(peerSocket);
+    const burst = peerFd === null ? null : new BurstReader(peerFd);
+    if (peerSocket !== null && burst !== null) {
+      // The connected socket receives only its endpoint's datagrams: the rest of a burst is the same
+      // sender's as the datagram that revealed it. (Datagrams queued before the socket moved to
+      // another endpoint are the only exception; they then count as the new endpoint's, which is
+      // where this device sends already.)
+      let burstPort = 0;
+      const deliverDrained = (datagram: Buffer) => onDatagram(datagram, lastPlain, burstPort);
+      peerSocket.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
+        onMessage(msg, rinfo);
+        burstPort = rinfo.port;
+        burst.afterDatagram(deliverDrained);
+      });
+    } else peerSocket?.on('message', onMessage);
+    return new InlineUdp(socket, peerSocket, !v4 && opts.address === '::', burst);
   }
 
   get port(): number {
@@ -269,7 +301,7 @@ class InlineUdp implements UdpIo {
   }
 
   readonly #onSent = (err: Error | null): void => {
-    if (err) this.sendErrors++;
+    if (err) this.#errors++;
   };
 
   send(data: Uint8Array, to: string, port: number): void {
@@ -305,7 +337,17 @@ class InlineUdp implements UdpIo {
     }
   }
 
+  /** Sends the kernel refused, and receive errors (an ICMP error reported on the connected socket). */
+  get sendErrors(): number {
+    return this.#errors + (this.#burst?.errors ?? 0);
+  }
+
+  get burstDatagrams(): number {
+    return this.#burst?.drained ?? 0;
+  }
+
   close(): Promise<void> {
+    this.#burst?.close();
     const closing = [this.#socket, this.#peerSocket].map((s) =>
       s === null ? undefined : new Promise<void>((resolve) => s.close(() => resolve())),
     );

@@ -33,6 +33,8 @@ export class UdpThread {
   #flushQueued = false;
   #closed = false;
   sendErrors = 0;
+  /** The thread batches every datagram already; nothing is read in bursts here. */
+  readonly burstDatagrams = 0;
   /** Set when the I/O thread died (the device is then deaf and mute). */
   failure: Error | null = null;
 
