@@ -7,18 +7,16 @@ import { parseAddress } from '../netstack/ip/address.ts';
 import { generatePrivateKey, publicKeyOf } from './crypto/primitives.ts';
 import { WireGuardDevice } from './device.ts';
 
-for (const [family, loopback, listenA, ioThread] of [
-  ['IPv4', '127.0.0.1', '127.0.0.1', false],
-  ['IPv6', '::1', '::1', false],
-  ['IPv4 to a dual-stack socket', '127.0.0.1', undefined, false],
-  ['IPv4 (UDP on the I/O thread)', '127.0.0.1', '127.0.0.1', true],
-  ['IPv4 to a dual-stack socket (UDP on the I/O thread)', '127.0.0.1', undefined, true],
+for (const [family, loopback, listenA] of [
+  ['IPv4', '127.0.0.1', '127.0.0.1'],
+  ['IPv6', '::1', '::1'],
+  ['IPv4 to a dual-stack socket', '127.0.0.1', undefined],
 ] as const) {
   test(`two devices over ${family} loopback exchange packets both ways`, async (t) => {
     const privA = generatePrivateKey();
     const privB = generatePrivateKey();
-    const a = await WireGuardDevice.open({ privateKey: privA, listenAddress: listenA, ioThread });
-    const b = await WireGuardDevice.open({ privateKey: privB, listenAddress: loopback, ioThread });
+    const a = await WireGuardDevice.open({ privateKey: privA, listenAddress: listenA });
+    const b = await WireGuardDevice.open({ privateKey: privB, listenAddress: loopback });
     t.after(() => Promise.all([a.close(), b.close()]));
     a.addPeer({
       publicKey: publicKeyOf(privB),
@@ -54,24 +52,21 @@ for (const [family, loopback, listenA, ioThread] of [
   });
 }
 
-for (const ioThread of [false, true]) {
-  test(`a port already taken fails open() with EADDRINUSE${ioThread ? ' (I/O thread)' : ''}`, async (t) => {
-    const a = await WireGuardDevice.open({ privateKey: generatePrivateKey(), listenAddress: '127.0.0.1' });
-    t.after(() => a.close());
-    await assert.rejects(
-      WireGuardDevice.open({
-        privateKey: generatePrivateKey(),
-        listenAddress: '127.0.0.1',
-        listenPort: a.port,
-        ioThread,
-      }),
-      { code: 'EADDRINUSE' },
-    );
-  });
-}
+test('a port already taken fails open() with EADDRINUSE', async (t) => {
+  const a = await WireGuardDevice.open({ privateKey: generatePrivateKey(), listenAddress: '127.0.0.1' });
+  t.after(() => a.close());
+  await assert.rejects(
+    WireGuardDevice.open({
+      privateKey: generatePrivateKey(),
+      listenAddress: '127.0.0.1',
+      listenPort: a.port,
+    }),
+    { code: 'EADDRINUSE' },
+  );
+});
 
 test('a peer that moves to a new port keeps getting every packet, as our sending socket follows it', async (t) => {
-  // The device sends to its busiest endpoint on a connected socket (device.ts, InlineUdp). Here the
+  // The device sends to its busiest endpoint on a connected socket (device.ts, UdpSockets). Here the
   // peer restarts on another port (same key) and initiates: the first datagrams to it leave on the
   // bound socket, later ones on the socket connected to the new endpoint — none may be lost.
   const privA = generatePrivateKey();
@@ -131,7 +126,7 @@ test('a peer that moves to a new port keeps getting every packet, as our sending
 });
 
 test('a burst of packets from the connected peer arrives complete and in order, read in bursts', async (t) => {
-  // B has sent to A, so B's socket connected to A receives A's datagrams (device.ts, InlineUdp);
+  // B has sent to A, so B's socket connected to A receives A's datagrams (device.ts, UdpSockets);
   // A then sends 300 packets in one run: B reads most of them with the burst reader (udp-burst.ts).
   const privA = generatePrivateKey();
   const privB = generatePrivateKey();

@@ -1,6 +1,5 @@
-// The WireGuard device: the sans-IO core bound to one UDP socket (node:dgram) and a timer tick.
-// With the I/O thread (opt-in) the socket lives on a worker (udp-thread.ts) and this file and
-// that one are the folder's only I/O. The TCP/IP stack plugs in with two calls:
+// The WireGuard device: the sans-IO core bound to its UDP port (node:dgram) and a timer tick. This
+// file and udp-burst.ts are the folder's only I/O. The TCP/IP stack plugs in with two calls:
 //   device.onPacket((packet, peer) => ...)   decrypted inner IP packets (IPv4 or IPv6), one per call
 //   device.send(packet)                      an inner IP packet to encrypt and send (routed by its destination)
 import dgram from 'node:dgram';
@@ -17,7 +16,6 @@ import type { DropReason, SendFailure } from './errors.ts';
 import type { Timings } from './timings.ts';
 import { BurstReader, udpSocketFd } from './udp-burst.ts';
 import { literalLookup } from './udp-lookup.ts';
-import { UdpThread } from './udp-thread.ts';
 
 export interface DeviceOptions {
   privateKey: Uint8Array;
@@ -38,13 +36,6 @@ export interface DeviceOptions {
   tickMs?: number;
   /** Socket send and receive buffer size (default 4 MiB, capped by the kernel). */
   socketBufferBytes?: number;
-  /**
-   * Run the UDP socket on a worker thread (udp-thread.ts). Default off: on the 2 shared cores of the
-   * bench it gained a little with 8 streams and lost on one stream and on connect latency (each
-   * datagram then waits for a second thread to be scheduled); docs/performance.md has the numbers.
-   * The environment variable LATTICE_WG_IO_THREAD=1 turns it on without a code change.
-   */
-  ioThread?: boolean;
   /** Sees every datagram received, before the core (debugging and tests). */
   tap?: (datagram: Buffer, from: Endpoint) => void;
 }
@@ -54,7 +45,7 @@ export type PacketHandler = (packet: Uint8Array, peerPublicKey: string) => void;
 
 export class WireGuardDevice {
   readonly core: WireGuardCore;
-  readonly #io: UdpIo;
+  readonly #io: UdpSockets;
   readonly #timer: NodeJS.Timeout;
   readonly #tap: DeviceOptions['tap'];
   #handler: PacketHandler = () => {};
@@ -69,7 +60,7 @@ export class WireGuardDevice {
     return this.#io.burstDatagrams;
   }
 
-  private constructor(core: WireGuardCore, io: UdpIo, opts: DeviceOptions) {
+  private constructor(core: WireGuardCore, io: UdpSockets, opts: DeviceOptions) {
     this.core = core;
     this.#io = io;
     this.#tap = opts.tap;
@@ -98,9 +89,7 @@ export class WireGuardDevice {
     const onDatagram = (data: Buffer, address: string, port: number) => {
       if (device !== null) device.#receive(data, address, port);
     };
-    const threaded = opts.ioThread ?? process.env.LATTICE_WG_IO_THREAD === '1';
-    const udp = threaded ? await UdpThread.start(io, onDatagram) : await InlineUdp.open(io, onDatagram);
-    device = new WireGuardDevice(core, udp, opts);
+    device = new WireGuardDevice(core, await UdpSockets.open(io, onDatagram), opts);
     return device;
   }
 
@@ -186,19 +175,10 @@ export class WireGuardDevice {
   }
 }
 
-/** The UDP socket as the device uses it: on this thread (InlineUdp) or its own (UdpThread). */
-interface UdpIo {
-  readonly port: number;
-  readonly sendErrors: number;
-  /** Datagrams read in bursts (udp-burst.ts) rather than one by one. */
-  readonly burstDatagrams: number;
-  /** Sends one datagram; `data` may be reused by the caller once this returns. */
-  send(data: Uint8Array, address: string, port: number): void;
-  close(): Promise<void>;
-}
-
 /**
- * The socket on the main thread: one `sendto` per datagram, straight from the event loop.
+ * The device's UDP port, on the event loop: one `sendto` per datagram sent; received bursts are
+ * read in one go (udp-burst.ts). (A worker thread for the sockets was measured and removed: 0.82×
+ * the throughput at 1.6× the CPU; docs/performance.md, overlay, fifth round.)
  *
  * Two sockets share the port (SO_REUSEPORT): the bound one receives from everyone and sends to any
  * endpoint; the other is connected to the endpoint most datagrams go to (the peer of a sidecar), and
@@ -208,7 +188,7 @@ interface UdpIo {
  * both sockets are read. When the traffic moves elsewhere (roaming, or another peer becoming the
  * busy one), the connected socket follows after a run of sends to the new endpoint.
  */
-class InlineUdp implements UdpIo {
+class UdpSockets {
   readonly #socket: dgram.Socket;
   /** Connected to #connectedTo:#connectedPort ('' = not yet); null if the port could not be shared. */
   readonly #peerSocket: dgram.Socket | null;
@@ -249,7 +229,7 @@ class InlineUdp implements UdpIo {
   static async open(
     opts: { address: string; port: number; bufferBytes: number },
     onDatagram: (data: Buffer, address: string, port: number) => void,
-  ): Promise<InlineUdp> {
+  ): Promise<UdpSockets> {
     const v4 = isIPv4(opts.address);
     // A dual-stack socket reports IPv4 senders as ::ffff:a.b.c.d; peers and stats see plain IPv4.
     let lastRaw = '';
@@ -293,7 +273,7 @@ class InlineUdp implements UdpIo {
         burst.afterDatagram(deliverDrained);
       });
     } else peerSocket?.on('message', onMessage);
-    return new InlineUdp(socket, peerSocket, !v4 && opts.address === '::', burst);
+    return new UdpSockets(socket, peerSocket, !v4 && opts.address === '::', burst);
   }
 
   get port(): number {
@@ -304,6 +284,7 @@ class InlineUdp implements UdpIo {
     if (err) this.#errors++;
   };
 
+  /** Sends one datagram; `data` may be reused by the caller once this returns. */
   send(data: Uint8Array, to: string, port: number): void {
     if (to !== this.#lastTo) {
       this.#lastTo = to;
