@@ -478,6 +478,10 @@ test('roaming: an authenticated packet from a new address moves the peer endpoin
   // An unauthenticated datagram from elsewhere does not move it.
   p.b.decapsulate(Buffer.alloc(64).fill(4, 0, 1), EP_A);
   assert.deepEqual(p.b.peerStats()[0].endpoint, moved);
+  // Nor does an authenticated one whose source the socket did not report (read in a burst).
+  const guessed: Endpoint = { address: '192.0.2.9', port: 51820 };
+  assert.equal(p.b.decapsulate(send(p.a, ping(IP_A, IP_B)), guessed, false).kind, 'deliver');
+  assert.deepEqual(p.b.peerStats()[0].endpoint, moved);
 });
 
 test('peers: low-order keys, our own key and duplicates are refused; removal forgets sessions', () => {

@@ -427,14 +427,16 @@ export class WireGuardCore {
 
   /**
    * Handles one datagram from `from`. A delivered packet is a view into `datagram` (decrypted in
-   * place), trimmed to the inner IP packet's own length.
+   * place), trimmed to the inner IP packet's own length. `sourceKnown` false: `from` is where the
+   * datagram most likely came from, not what the socket reported (a connected socket read in a
+   * burst), so an authenticated transport packet does not move its peer's endpoint there.
    */
-  decapsulate(datagram: Uint8Array, from: Endpoint): DecapsulateResult {
+  decapsulate(datagram: Uint8Array, from: Endpoint, sourceKnown = true): DecapsulateResult {
     const type = messageType(datagram);
     let r: DecapsulateResult;
     switch (type) {
       case MESSAGE_TRANSPORT:
-        r = this.#receiveTransport(datagram, from);
+        r = this.#receiveTransport(datagram, from, sourceKnown);
         break;
       case MESSAGE_INITIATION:
         r = this.#receiveInitiation(datagram, from);
@@ -582,7 +584,7 @@ export class WireGuardCore {
     return HANDLED;
   }
 
-  #receiveTransport(d: Uint8Array, from: Endpoint): DecapsulateResult {
+  #receiveTransport(d: Uint8Array, from: Endpoint, sourceKnown: boolean): DecapsulateResult {
     const entry = this.#indices.get(readU32(d, TRANSPORT_RECEIVER));
     if (!entry?.keypair) return dropped('unknown-index');
     const { peer, keypair: kp } = entry;
@@ -606,7 +608,7 @@ export class WireGuardCore {
       this.#onHandshakeComplete(peer, now);
       this.#flushStaged(peer, now, false);
     }
-    if (!endpointEquals(peer.endpoint, from)) peer.endpoint = from; // roaming
+    if (sourceKnown && !endpointEquals(peer.endpoint, from)) peer.endpoint = from; // roaming
     peer.rxBytes += d.length;
     this.#onAuthenticatedTraversal(peer, now);
     this.#onAuthenticatedReceived(peer);

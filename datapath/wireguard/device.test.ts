@@ -125,39 +125,44 @@ test('a peer that moves to a new port keeps getting every packet, as our sending
   await waitFor(() => atA.length === 3);
 });
 
-test('a burst of packets from the connected peer arrives complete and in order, read in bursts', async (t) => {
-  // B has sent to A, so B's socket connected to A receives A's datagrams (device.ts, UdpSockets);
-  // A then sends 300 packets in one run: B reads most of them with the burst reader (udp-burst.ts).
-  const privA = generatePrivateKey();
-  const privB = generatePrivateKey();
-  const a = await WireGuardDevice.open({ privateKey: privA, listenAddress: '127.0.0.1' });
-  const b = await WireGuardDevice.open({ privateKey: privB, listenAddress: '127.0.0.1' });
-  t.after(() => Promise.all([a.close(), b.close()]));
-  const ipA = parseAddress('10.7.0.1');
-  const ipB = parseAddress('10.7.0.2');
-  a.addPeer({ publicKey: publicKeyOf(privB), allowedIps: ['10.7.0.2/32'] });
-  b.addPeer({
-    publicKey: publicKeyOf(privA),
-    endpoint: { address: '127.0.0.1', port: a.port },
-    allowedIps: ['10.7.0.1/32'],
-  });
-  const atA: Uint8Array[] = [];
-  a.onPacket((p) => atA.push(p));
-  b.send(buildEchoRequest(ipB, ipA, 1, 0));
-  for (let i = 0; i < 200 && atA.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(atA.length, 1);
+for (const [family, listenB] of [
+  ['IPv4', '127.0.0.1'],
+  ['IPv4 to a dual-stack socket', undefined],
+] as const) {
+  test(`a burst of packets from the connected peer arrives complete and in order, read in bursts (${family})`, async (t) => {
+    // B has sent to A, so B's socket connected to A receives A's datagrams (device.ts, UdpSockets);
+    // A then sends 300 packets in one run: B reads most of them with the burst reader (udp-burst.ts).
+    const privA = generatePrivateKey();
+    const privB = generatePrivateKey();
+    const a = await WireGuardDevice.open({ privateKey: privA, listenAddress: '127.0.0.1' });
+    const b = await WireGuardDevice.open({ privateKey: privB, listenAddress: listenB });
+    t.after(() => Promise.all([a.close(), b.close()]));
+    const ipA = parseAddress('10.7.0.1');
+    const ipB = parseAddress('10.7.0.2');
+    a.addPeer({ publicKey: publicKeyOf(privB), allowedIps: ['10.7.0.2/32'] });
+    b.addPeer({
+      publicKey: publicKeyOf(privA),
+      endpoint: { address: '127.0.0.1', port: a.port },
+      allowedIps: ['10.7.0.1/32'],
+    });
+    const atA: Uint8Array[] = [];
+    a.onPacket((p) => atA.push(p));
+    b.send(buildEchoRequest(ipB, ipA, 1, 0));
+    for (let i = 0; i < 200 && atA.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(atA.length, 1);
 
-  const atB: Buffer[] = [];
-  const all = new Promise<void>((resolve) =>
-    b.onPacket((p) => {
-      atB.push(Buffer.from(p));
-      if (atB.length === 300) resolve();
-    }),
-  );
-  const ping = (seq: number) => buildEchoRequest(ipA, ipB, 1, seq, Buffer.alloc(seq % 1300, seq & 0xff));
-  for (let seq = 1; seq <= 300; seq++) assert.equal(a.send(ping(seq)), 'sent');
-  await all;
-  for (let seq = 1; seq <= 300; seq++) assert.deepEqual(atB[seq - 1], ping(seq), `packet ${seq}`);
-  assert.ok(b.burstDatagrams > 0, 'part of the burst was read by the burst reader');
-  assert.equal(b.peers()[0].endpoint?.port, a.port);
-});
+    const atB: Buffer[] = [];
+    const all = new Promise<void>((resolve) =>
+      b.onPacket((p) => {
+        atB.push(Buffer.from(p));
+        if (atB.length === 300) resolve();
+      }),
+    );
+    const ping = (seq: number) => buildEchoRequest(ipA, ipB, 1, seq, Buffer.alloc(seq % 1300, seq & 0xff));
+    for (let seq = 1; seq <= 300; seq++) assert.equal(a.send(ping(seq)), 'sent');
+    await all;
+    for (let seq = 1; seq <= 300; seq++) assert.deepEqual(atB[seq - 1], ping(seq), `packet ${seq}`);
+    assert.ok(b.burstDatagrams > 0, 'part of the burst was read by the burst reader');
+    assert.equal(b.peers()[0].endpoint?.port, a.port);
+  });
+}

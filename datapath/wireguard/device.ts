@@ -86,8 +86,8 @@ export class WireGuardDevice {
     };
     // The device exists only once the socket is bound; until then datagrams have nowhere to go.
     let device: WireGuardDevice | null = null;
-    const onDatagram = (data: Buffer, address: string, port: number) => {
-      if (device !== null) device.#receive(data, address, port);
+    const onDatagram = (data: Buffer, address: string, port: number, sourceKnown: boolean) => {
+      if (device !== null) device.#receive(data, address, port, sourceKnown);
     };
     device = new WireGuardDevice(core, await UdpSockets.open(io, onDatagram), opts);
     return device;
@@ -151,7 +151,7 @@ export class WireGuardDevice {
 
   #lastFrom: Endpoint = { address: '', port: 0 };
 
-  #receive(msg: Buffer, address: string, port: number): void {
+  #receive(msg: Buffer, address: string, port: number, sourceKnown: boolean): void {
     if (this.#closed) return;
     // Consecutive datagrams mostly come from one peer: one endpoint object for all of them.
     let from = this.#lastFrom;
@@ -160,7 +160,7 @@ export class WireGuardDevice {
       this.#lastFrom = from;
     }
     this.#tap?.(msg, from);
-    const r: DecapsulateResult = this.core.decapsulate(msg, from);
+    const r: DecapsulateResult = this.core.decapsulate(msg, from, sourceKnown);
     this.#flush();
     if (r.kind === 'deliver') this.#handler(r.packet, r.peer);
   }
@@ -228,7 +228,7 @@ class UdpSockets {
 
   static async open(
     opts: { address: string; port: number; bufferBytes: number },
-    onDatagram: (data: Buffer, address: string, port: number) => void,
+    onDatagram: (data: Buffer, address: string, port: number, sourceKnown: boolean) => void,
   ): Promise<UdpSockets> {
     const v4 = isIPv4(opts.address);
     // A dual-stack socket reports IPv4 senders as ::ffff:a.b.c.d; peers and stats see plain IPv4.
@@ -239,7 +239,7 @@ class UdpSockets {
         lastRaw = rinfo.address;
         lastPlain = rinfo.family === 'IPv6' && lastRaw.startsWith('::ffff:') ? lastRaw.slice(7) : lastRaw;
       }
-      onDatagram(msg, lastPlain, rinfo.port);
+      onDatagram(msg, lastPlain, rinfo.port, true);
     };
     const socket = await bindClaimed(v4, opts.address, opts.port);
     let peerSocket: dgram.Socket | null = null;
@@ -261,12 +261,13 @@ class UdpSockets {
     const peerFd = peerSocket === null ? null : udpSocketFd(peerSocket);
     const burst = peerFd === null ? null : new BurstReader(peerFd);
     if (peerSocket !== null && burst !== null) {
-      // The connected socket receives only its endpoint's datagrams: the rest of a burst is the same
-      // sender's as the datagram that revealed it. (Datagrams queued before the socket moved to
-      // another endpoint are the only exception; they then count as the new endpoint's, which is
-      // where this device sends already.)
+      // The connected socket receives only its endpoint's datagrams, so the rest of a burst is the
+      // same sender's as the datagram that revealed it — except datagrams queued before the socket
+      // was (re)connected, which may be anyone's. So they are delivered with that endpoint but as
+      // not known to come from it: they never move a peer's endpoint (roaming is seen on the
+      // datagrams Node delivers, the first two of every turn at least).
       let burstPort = 0;
-      const deliverDrained = (datagram: Buffer) => onDatagram(datagram, lastPlain, burstPort);
+      const deliverDrained = (datagram: Buffer) => onDatagram(datagram, lastPlain, burstPort, false);
       peerSocket.on('message', (msg: Buffer, rinfo: dgram.RemoteInfo) => {
         onMessage(msg, rinfo);
         burstPort = rinfo.port;
