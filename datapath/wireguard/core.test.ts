@@ -478,10 +478,18 @@ test('roaming: an authenticated packet from a new address moves the peer endpoin
   // An unauthenticated datagram from elsewhere does not move it.
   p.b.decapsulate(Buffer.alloc(64).fill(4, 0, 1), EP_A);
   assert.deepEqual(p.b.peerStats()[0].endpoint, moved);
-  // Nor does an authenticated one whose source the socket did not report (read in a burst).
+  // Nor does an authenticated one whose source the socket did not report (read in a burst): not a
+  // transport packet, and not a new handshake, whose response goes to the endpoint it knows.
   const guessed: Endpoint = { address: '192.0.2.9', port: 51820 };
   assert.equal(p.b.decapsulate(send(p.a, ping(IP_A, IP_B)), guessed, false).kind, 'deliver');
   assert.deepEqual(p.b.peerStats()[0].endpoint, moved);
+  p.clock.advance(6_000); // past REKEY_TIMEOUT, so A may initiate again
+  p.a.initiateHandshake(p.pubB);
+  const init = p.a.takeOutgoing();
+  assert.ok(init);
+  assert.equal(p.b.decapsulate(init.data, guessed, false).kind, 'handled');
+  assert.deepEqual(p.b.peerStats()[0].endpoint, moved);
+  assert.deepEqual(p.b.takeOutgoing()?.to, moved);
 });
 
 test('peers: low-order keys, our own key and duplicates are refused; removal forgets sessions', () => {

@@ -429,7 +429,7 @@ export class WireGuardCore {
    * Handles one datagram from `from`. A delivered packet is a view into `datagram` (decrypted in
    * place), trimmed to the inner IP packet's own length. `sourceKnown` false: `from` is where the
    * datagram most likely came from, not what the socket reported (a connected socket read in a
-   * burst), so an authenticated transport packet does not move its peer's endpoint there.
+   * burst), so no authenticated message moves its peer's endpoint there (unless it has none).
    */
   decapsulate(datagram: Uint8Array, from: Endpoint, sourceKnown = true): DecapsulateResult {
     const type = messageType(datagram);
@@ -439,10 +439,10 @@ export class WireGuardCore {
         r = this.#receiveTransport(datagram, from, sourceKnown);
         break;
       case MESSAGE_INITIATION:
-        r = this.#receiveInitiation(datagram, from);
+        r = this.#receiveInitiation(datagram, from, sourceKnown);
         break;
       case MESSAGE_RESPONSE:
-        r = this.#receiveResponse(datagram, from);
+        r = this.#receiveResponse(datagram, from, sourceKnown);
         break;
       case MESSAGE_COOKIE_REPLY:
         r = this.#receiveCookieReply(datagram);
@@ -493,7 +493,7 @@ export class WireGuardCore {
     return true;
   }
 
-  #receiveInitiation(msg: Uint8Array, from: Endpoint): DecapsulateResult {
+  #receiveInitiation(msg: Uint8Array, from: Endpoint, sourceKnown: boolean): DecapsulateResult {
     const now = this.#clock.now();
     const senderIndex = readU32(msg, INIT_SENDER);
     const refused = this.#admitHandshake(msg, from, senderIndex, now);
@@ -517,7 +517,7 @@ export class WireGuardCore {
       return discard('initiation-flood');
     peer.lastTimestamp = init.timestamp;
     peer.lastInitiationConsumedAt = now;
-    peer.endpoint = from;
+    if (sourceKnown || peer.endpoint === null) peer.endpoint = from;
     peer.rxBytes += msg.length;
     this.#onAuthenticatedTraversal(peer, now);
     this.#onAuthenticatedReceived(peer);
@@ -534,12 +534,12 @@ export class WireGuardCore {
     this.#onSessionDerived(peer, now);
     peer.cookies.addMacs(message, now);
     peer.txBytes += message.length;
-    this.#outbox.push({ data: message, to: from, peer: peer.publicKeyBase64 });
+    this.#outbox.push({ data: message, to: peer.endpoint ?? from, peer: peer.publicKeyBase64 });
     this.#onAuthenticatedSent(peer, now);
     return HANDLED;
   }
 
-  #receiveResponse(msg: Uint8Array, from: Endpoint): DecapsulateResult {
+  #receiveResponse(msg: Uint8Array, from: Endpoint, sourceKnown: boolean): DecapsulateResult {
     const now = this.#clock.now();
     const refused = this.#admitHandshake(msg, from, readU32(msg, RESP_SENDER), now);
     if (refused) return dropped(refused);
@@ -567,7 +567,7 @@ export class WireGuardCore {
       peer.previous = peer.current;
     }
     peer.current = kp;
-    peer.endpoint = from;
+    if (sourceKnown || peer.endpoint === null) peer.endpoint = from;
     peer.rxBytes += msg.length;
     this.#onHandshakeComplete(peer, now);
     this.#onSessionDerived(peer, now);
