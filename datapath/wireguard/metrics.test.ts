@@ -8,7 +8,7 @@ import { generatePrivateKey, publicKeyOf } from './crypto/primitives.ts';
 import { WireGuardDevice } from './device.ts';
 import { registerWireGuardMetrics } from './metrics.ts';
 
-test('rx/tx bytes, last handshake, connected and drops per peer', async (t) => {
+test('rx/tx bytes, last handshake, connected, drops, socket errors and burst reads', async (t) => {
   const privA = generatePrivateKey();
   const privB = generatePrivateKey();
   const a = await WireGuardDevice.open({ privateKey: privA, listenAddress: '127.0.0.1' });
@@ -45,6 +45,22 @@ test('rx/tx bytes, last handshake, connected and drops per peer', async (t) => {
     Math.abs(value(`lattice_wireguard_peer_last_handshake_seconds{${peer}}`) - Date.now() / 1000) < 60,
   );
   assert.equal(value('lattice_wireguard_dropped_datagrams_total{reason="malformed"}'), 1);
+  assert.equal(value('lattice_wireguard_socket_errors_total'), 0);
+  assert.equal(value('lattice_wireguard_burst_datagrams_total'), 0);
+
+  // B answered A (so its socket connected to A receives A's datagrams): a burst is read in bursts.
+  let received = 0;
+  const burst = new Promise<void>((resolve) =>
+    b.onPacket(() => {
+      if (++received === 200) resolve();
+    }),
+  );
+  for (let seq = 2; seq < 202; seq++)
+    a.send(buildEchoRequest(parseAddress('10.7.0.1'), parseAddress('10.7.0.2'), 1, seq));
+  await burst;
+  const after = await registry.metrics();
+  const burstRead = Number(/^lattice_wireguard_burst_datagrams_total (\d+)$/m.exec(after)?.[1]);
+  assert.ok(burstRead > 0 && burstRead === b.burstDatagrams, `burst datagrams ${burstRead}`);
 
   device = null; // the device stopped: the series disappear instead of freezing
   assert.doesNotMatch(await registry.metrics(), /lattice_wireguard_peer_receive_bytes_total\{/);
