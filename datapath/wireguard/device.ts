@@ -309,11 +309,15 @@ class UdpSockets {
   #connect(peer: dgram.Socket, port: number): void {
     this.#elsewhere = 0;
     try {
+      if (this.#burst !== null) this.#burst.enabled = false;
       if (this.#connectedTo !== '') peer.disconnect();
       this.#connectedTo = '';
       peer.connectSync(port, this.#lastToMapped);
       this.#connectedTo = this.#lastToMapped;
       this.#connectedPort = port;
+      // Only a connected socket's bursts are one sender's (an unconnected one shares the port's
+      // traffic with the bound socket).
+      if (this.#burst !== null) this.#burst.enabled = true;
     } catch {
       // (e.g. an IPv6 endpoint on an IPv4 socket) the bound socket sends it, and fails the same way.
     }

@@ -29,7 +29,9 @@ async function connectedPair(t: { after(fn: () => unknown): void }) {
   await Promise.all([once(rx, 'connect'), once(tx, 'connect')]);
   const fd = udpSocketFd(rx);
   assert.ok(fd !== null, 'the descriptor of a bound dgram socket is reachable');
-  return { rx, tx, reader: new BurstReader(fd) };
+  const reader = new BurstReader(fd);
+  reader.enabled = true;
+  return { rx, tx, reader };
 }
 
 /** Datagram i: 4 bytes of sequence number, then i % 251 repeated; sizes vary, one is 60,000 bytes. */
@@ -82,6 +84,22 @@ test('one datagram per event-loop turn: nothing is read beyond what Node deliver
   assert.equal(count, 5);
   assert.equal(reader.bursts, 0, 'no read was tried');
   assert.equal(reader.drained, 0);
+});
+
+test('a reader not enabled (its socket not connected yet) reads nothing', async (t) => {
+  const { rx, tx, reader } = await connectedPair(t);
+  reader.enabled = false;
+  let count = 0;
+  const done = new Promise<void>((resolve) =>
+    rx.on('message', () => {
+      count++;
+      reader.afterDatagram(() => assert.fail('not enabled'));
+      if (count === 50) resolve();
+    }),
+  );
+  for (let i = 0; i < 50; i++) tx.send(datagram(i));
+  await done;
+  assert.equal(reader.bursts, 0);
 });
 
 test('after close() the reader touches the descriptor no more', async (t) => {

@@ -44,6 +44,8 @@ export class BurstReader {
   readonly #scratch = Buffer.allocUnsafeSlow(MAX_DATAGRAM);
   #inTurn = false;
   #closed = false;
+  /** Off until the owner connects the socket: only then is a burst one sender's. */
+  enabled = false;
   /** Drains started: bursts detected (stats and tests). */
   bursts = 0;
   /** Datagrams read here rather than by libuv (stats and tests). */
@@ -61,7 +63,8 @@ export class BurstReader {
 
   /**
    * Call after each datagram Node delivered. From the second one of an event-loop turn on, reads
-   * up to DRAIN_LIMIT more and hands each to `deliver` in arrival order, as its own buffer.
+   * up to DRAIN_LIMIT more and hands each to `deliver` in arrival order, as its own buffer (while
+   * `enabled`).
    */
   afterDatagram(deliver: (datagram: Buffer) => void): void {
     if (!this.#inTurn) {
@@ -69,7 +72,7 @@ export class BurstReader {
       setImmediate(this.#endTurn);
       return;
     }
-    if (this.#closed) return;
+    if (this.#closed || !this.enabled) return;
     this.bursts++;
     for (let i = 0; i < DRAIN_LIMIT && !this.#closed; i++) {
       let n: number;
