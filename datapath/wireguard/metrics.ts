@@ -59,24 +59,25 @@ export function registerWireGuardMetrics(registry: Registry, device: () => WireG
       for (const [reason, n] of Object.entries(device()?.drops() ?? {})) this.inc({ reason }, n);
     },
   });
-  new Counter({
-    name: 'lattice_wireguard_socket_errors_total',
-    help: 'Datagrams the UDP socket refused to send, and receive errors (e.g. ICMP port unreachable from a peer)',
-    registers,
-    collect() {
-      this.reset();
-      const d = device();
-      if (d !== null) this.inc(d.sendErrors);
-    },
-  });
-  new Counter({
-    name: 'lattice_wireguard_burst_datagrams_total',
-    help: 'Datagrams read in bursts straight from the connected socket rather than one by one by Node',
-    registers,
-    collect() {
-      this.reset();
-      const d = device();
-      if (d !== null) this.inc(d.burstDatagrams);
-    },
-  });
+  const deviceTotal = (name: string, help: string, read: (d: WireGuardDevice) => number) =>
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        const d = device();
+        if (d !== null) this.inc(read(d));
+      },
+    });
+  deviceTotal(
+    'lattice_wireguard_socket_errors_total',
+    'Datagrams the UDP socket refused to send, and receive errors (e.g. ICMP port unreachable from a peer)',
+    (d) => d.sendErrors,
+  );
+  deviceTotal(
+    'lattice_wireguard_burst_datagrams_total',
+    'Datagrams read in bursts straight from the connected socket rather than one by one by Node',
+    (d) => d.burstDatagrams,
+  );
 }

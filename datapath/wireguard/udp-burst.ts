@@ -22,7 +22,7 @@ const MAX_DATAGRAM = 65_536;
  * Datagrams read per delivery by libuv, at most (libuv itself delivers up to 32 per poll before
  * the loop turns). Bounded so that a flood still lets timers and the client sockets run; and the
  * bound is also what made the turns the right size: on the 8-stream bench 16 beat 4 and 8 (less
- * throughput), 64 and unbounded (less throughput, ~10 MiB more peak RSS).
+ * throughput) and 64 (less throughput, ~10 MiB more peak RSS).
  */
 export const DRAIN_LIMIT = 16;
 
