@@ -7,7 +7,7 @@
 // the same event-loop turn, the socket has a burst queued; the rest of it is then read here with
 // read(2) on the socket's descriptor (the socket is connected, so every datagram is the peer's and
 // no address is needed), into one reused buffer, and copied out into a buffer of its own. On the
-// overlay bench that took a fifth of the datapath's CPU per GB (docs/performance.md, overlay, fifth
+// overlay bench that took 13-29 % off the datapath's CPU per GB (docs/performance.md, overlay, fifth
 // round).
 //
 // A single datagram (a handshake, a CONNECT's SYN-ACK) is not affected: draining starts with the
